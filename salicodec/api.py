@@ -1,0 +1,130 @@
+"""Python API: `compress(image) -> bytes` and `decompress(data) -> PIL.Image.Image`."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import container
+from .errors import FormatError, SalicodecError
+from .imageio import LoadedImage, to_rgb_array
+from .models import zoo
+from .models.codec import STAGE1_FACTOR, TOTAL_FACTOR, SaliCodec
+from .models.masks import ceil_div, saliency_grid
+
+
+def _resolve_model(model, bpp) -> tuple[SaliCodec, str]:
+    if isinstance(model, SaliCodec):
+        return model, getattr(model, "zoo_name", "custom")
+    if model is not None and bpp is not None:
+        raise SalicodecError("give either a model or a target bpp, not both")
+    if model is None:
+        info = zoo.nearest_model(bpp) if bpp is not None else zoo.default_model()
+        model = info.name
+    return zoo.load_model(model), model
+
+
+def _as_loaded(image) -> LoadedImage:
+    if isinstance(image, LoadedImage):
+        return image
+    if isinstance(image, Image.Image):
+        return to_rgb_array(image)
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        raise SalicodecError("image array must be uint8")
+    if a.ndim == 2:
+        return LoadedImage(np.repeat(a[:, :, None], 3, axis=2), True)
+    if a.ndim == 3 and a.shape[2] == 3:
+        return LoadedImage(np.ascontiguousarray(a), False)
+    raise SalicodecError("image array must be (H, W) or (H, W, 3)")
+
+
+def pad_to_multiple(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (1, 3, H', W') in [0, 1], edge-padded to multiples of 32."""
+    h, w = rgb.shape[:2]
+    x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float() / 255.0
+    ph, pw = ceil_div(h, TOTAL_FACTOR) * TOTAL_FACTOR - h, ceil_div(w, TOTAL_FACTOR) * TOTAL_FACTOR - w
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x
+
+
+def saliency_tensor(saliency, rgb: np.ndarray, grid: tuple[int, int]) -> torch.Tensor | None:
+    """saliency: None / 'none' / 'auto' / float map (H, W) in [0, 1] -> (1, 1, gh, gw) in {0, 1}."""
+    if saliency is None or (isinstance(saliency, str) and saliency == "none"):
+        return None
+    if isinstance(saliency, str):
+        if saliency != "auto":
+            raise SalicodecError(f"saliency must be 'auto', 'none' or a mask array, not {saliency!r}")
+        from .saliency import saliency_map
+
+        prob = saliency_map(rgb)
+    else:
+        prob = np.asarray(saliency, dtype=np.float32)
+    if prob.shape != rgb.shape[:2]:
+        raise SalicodecError(
+            f"saliency mask is {prob.shape[1]}x{prob.shape[0]}, image is {rgb.shape[1]}x{rgb.shape[0]}")
+    g = saliency_grid(prob, grid[0], grid[1], STAGE1_FACTOR)
+    return torch.from_numpy(g)[None, None]
+
+
+def to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
+    """(1, 3, H', W') float -> uint8 (h, w, 3), cropping the padding."""
+    x = (x_hat[0, :, :h, :w].clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    return x.permute(1, 2, 0).contiguous().numpy()
+
+
+def compress(image, model=None, *, bpp: float | None = None, saliency="none", return_stats: bool = False):
+    """Compress an image (PIL image, or uint8 array (H, W) / (H, W, 3)) into .sali bytes.
+
+    model: a shipped model name, a SaliCodec instance, or None (the default model, or the one
+    nearest `bpp`). saliency: 'auto' (the salient-object model), 'none', or a float mask (H, W).
+    """
+    loaded = _as_loaded(image)
+    rgb = loaded.rgb
+    h, w = rgb.shape[:2]
+    container.check_dimensions(w, h)
+    net, name = _resolve_model(model, bpp)
+    x = pad_to_multiple(rgb)
+    grid = (x.shape[2] // STAGE1_FACTOR, x.shape[3] // STAGE1_FACTOR)
+    s = saliency_tensor(saliency, rgb, grid)
+    code = net.encode_latents(x, s)
+    data = container.pack(container.SaliFile(w, h, name, net.weights_hash(), code.sections,
+                                             greyscale=loaded.greyscale))
+    if return_stats:
+        return data, code
+    return data
+
+
+def decompress(data: bytes, model: SaliCodec | None = None) -> Image.Image:
+    """Decode .sali bytes into a PIL image (mode 'RGB', or 'L' if the source was greyscale)."""
+    f = container.unpack(data)
+    if model is None:
+        model = zoo.load_model(f.model)
+    if model.weights_hash() != f.weights_hash:
+        raise FormatError(f"file was written by different weights of model {f.model!r}")
+    gh = ceil_div(f.height, TOTAL_FACTOR) * TOTAL_FACTOR // STAGE1_FACTOR
+    gw = ceil_div(f.width, TOTAL_FACTOR) * TOTAL_FACTOR // STAGE1_FACTOR
+    try:
+        with torch.no_grad():
+            y_idx = model.decode_latents(f.sections, (gh, gw))
+            x_hat = model.reconstruct_from_indices(y_idx.unsqueeze(0))
+    except (ValueError, RuntimeError, OverflowError) as e:
+        raise FormatError(f"corrupt data ({e})") from None
+    rgb = to_uint8(x_hat, f.height, f.width)
+    img = Image.fromarray(rgb, "RGB")
+    return img.convert("L") if f.greyscale else img
+
+
+def reconstruct(image, model=None, *, bpp: float | None = None, saliency="none") -> np.ndarray:
+    """The model's own forward reconstruction with hard quantisation (no entropy coding)."""
+    loaded = _as_loaded(image)
+    rgb = loaded.rgb
+    h, w = rgb.shape[:2]
+    net, _ = _resolve_model(model, bpp)
+    x = pad_to_multiple(rgb)
+    s = saliency_tensor(saliency, rgb, (x.shape[2] // STAGE1_FACTOR, x.shape[3] // STAGE1_FACTOR))
+    with torch.no_grad():
+        a = net._analysis(x, s)
+        return to_uint8(net.reconstruct_from_indices(a["y_idx"]), h, w)

@@ -1,0 +1,72 @@
+"""Importance map + saliency -> channel mask (paper Sec. 3.4, Fig. 4b; Mentzer et al. 2018 Sec. 3.3).
+
+Definition (also in docs/MODELS.md):
+  i      = sigmoid(E1(x)[C])              importance map in (0, 1), one value per /8 position
+  s      in {0, 1}                         binary saliency mask on the same grid
+  m1     = lambda1 * s + lambda2 * i       (lambda1 = lambda2 = 1 in the paper)
+  k      = ceil(C * clamp(m1, 0, 1))       channels kept at that position, 0..C
+  mask_c = 1 if c < k else 0               a position keeps its first k channels
+
+So a salient position (s = 1) keeps all C channels, and since m1 only grows with s, a salient
+position never keeps fewer channels than it would without saliency. For the gradient the hard
+mask is replaced by Mentzer's soft mask clamp(C * m - c, 0, 1) (straight-through). The second
+stage uses the same expansion with m2 = i2 (no saliency).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def kept_channels(importance: torch.Tensor, saliency: torch.Tensor | None, channels: int,
+                  saliency_weight: float = 1.0, importance_weight: float = 1.0) -> torch.Tensor:
+    """k per position (integer tensor, same shape as `importance`): the hard channel count."""
+    m = importance_weight * importance
+    if saliency is not None:
+        m = m + saliency_weight * saliency
+    return torch.ceil(channels * m.clamp(0.0, 1.0)).to(torch.int64)
+
+
+def channel_mask(importance: torch.Tensor, saliency: torch.Tensor | None, channels: int,
+                 saliency_weight: float = 1.0, importance_weight: float = 1.0,
+                 straight_through: bool = True) -> torch.Tensor:
+    """Expand (N, 1, H, W) maps into an (N, C, H, W) mask; hard forward, soft gradient in training."""
+    m = importance_weight * importance
+    if saliency is not None:
+        m = m + saliency_weight * saliency
+    m = m.clamp(0.0, 1.0)
+    c = torch.arange(channels, device=m.device, dtype=m.dtype).view(1, channels, 1, 1)
+    hard = (c < torch.ceil(channels * m)).to(m.dtype)
+    if not straight_through:
+        return hard
+    soft = (channels * m - c).clamp(0.0, 1.0)
+    return soft + (hard - soft).detach()
+
+
+def mask_from_counts(k: torch.Tensor, channels: int) -> torch.Tensor:
+    """(N, H, W) integer counts -> (N, C, H, W) boolean mask; what the decoder rebuilds."""
+    c = torch.arange(channels, device=k.device).view(1, channels, 1, 1)
+    return c < k.unsqueeze(1)
+
+
+def saliency_grid(prob: np.ndarray, grid_h: int, grid_w: int, factor: int = 8,
+                  threshold: float = 0.5) -> np.ndarray:
+    """Full-resolution saliency in [0,1] (H, W) -> binary mask on the codec's /factor grid.
+
+    A cell is salient when the mean saliency of its pixels exceeds `threshold`. The image is
+    zero-padded up to the grid (padding is not salient). Returns float32 (grid_h, grid_w).
+    """
+    h, w = prob.shape
+    if grid_h * factor < h or grid_w * factor < w:
+        raise ValueError("grid smaller than the saliency map")
+    padded = np.zeros((grid_h * factor, grid_w * factor), dtype=np.float32)
+    padded[:h, :w] = prob
+    cells = padded.reshape(grid_h, factor, grid_w, factor).mean(axis=(1, 3))
+    return (cells > threshold).astype(np.float32)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+__all__ = ["kept_channels", "channel_mask", "mask_from_counts", "saliency_grid", "ceil_div"]

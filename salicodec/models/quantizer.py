@@ -1,0 +1,47 @@
+"""Learned scalar quantisation to L centres (paper Sec. 3.2, after Agustsson et al. 2017)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class CentreQuantizer(nn.Module):
+    """Hard nearest-centre assignment forward (Eq. 5), soft assignment for the gradient (Eq. 6).
+
+    Training returns soft + (hard - soft).detach(): the forward value is exactly a centre, the
+    gradient is that of the soft assignment. In eval mode the hard centres are returned as they
+    are, so the model's forward reconstruction and the decoder see bit-identical latents.
+    """
+
+    def __init__(self, num_centres: int, init_range: tuple[float, float] = (-2.0, 2.0), sigma: float = 1.0):
+        super().__init__()
+        self.centres = nn.Parameter(torch.linspace(init_range[0], init_range[1], num_centres))
+        self.sigma = sigma
+
+    @property
+    def num_centres(self) -> int:
+        return self.centres.numel()
+
+    def sorted_centres(self) -> torch.Tensor:
+        # Centres can cross during training; symbols are indices into the sorted list, so that an
+        # index always means the same value for encoder and decoder.
+        return torch.sort(self.centres.detach()).values
+
+    def indices(self, y: torch.Tensor) -> torch.Tensor:
+        c = self.sorted_centres()
+        return torch.argmin((y.detach().unsqueeze(-1) - c).abs(), dim=-1)
+
+    def zero_index(self) -> int:
+        """The symbol of the centre nearest 0: what a masked-out latent (value 0) quantises to."""
+        return int(torch.argmin(self.sorted_centres().abs()))
+
+    def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.indices(y)
+        c_sorted = self.sorted_centres()
+        hard = c_sorted[idx]
+        if not self.training:
+            return hard, idx
+        # Eq. 6: softmax over -sigma * |y - c_j|, the soft value is the expected centre.
+        dist = (y.unsqueeze(-1) - self.centres).abs()
+        soft = (torch.softmax(-self.sigma * dist, dim=-1) * self.centres).sum(-1)
+        return soft + (hard - soft).detach(), idx
