@@ -1,0 +1,1 @@
+"""Training of the codec (paper Sec. 3.5): data, losses, the resumable loop."""

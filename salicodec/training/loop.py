@@ -1,0 +1,217 @@
+"""The training loop: resumable, time-budgeted, on CPU, one GPU (mixed precision) or several (DDP).
+
+A run is described by a JSON file holding a `TrainConfig` (see configs/). Checkpoints are written
+atomically (temporary file + rename) every `checkpoint_minutes` and when the time budget ends, so
+an interrupted run never leaves a corrupt checkpoint; `--resume` continues exactly: the model,
+the optimiser and the scheduler are restored, and batches are a function of (seed, step).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import SalicodecError
+from ..imageio import shared_dir
+from ..models.codec import STAGE1_FACTOR, CodecConfig, SaliCodec
+from .data import CropSampler, check_no_evaluation_images, list_images
+from .losses import LossConfig, codec_loss
+
+
+@dataclass
+class TrainConfig:
+    name: str = "model"
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: list[str] = field(default_factory=lambda: ["{shared}/data/train/photos", "{shared}/data/train/urban100"])
+    crop: int = 256
+    batch_size: int = 8
+    use_saliency: bool = True
+    saliency_cache: str = "{cache}/saliency-masks"
+    steps: int = 100_000
+    lr: float = 4e-3  # paper Sec. 3.5
+    lr_decay_every: int = 40_000  # paper: x0.1 every two epochs of ImageNet; here in steps
+    lr_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 1
+    checkpoint_minutes: float = 5.0
+    log_every: int = 10
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    init_from: str = ""  # a checkpoint whose model weights start this run (fine-tuning)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise SalicodecError(f"unknown training config keys: {sorted(unknown)}")
+        if "codec" in d:
+            d["codec"] = CodecConfig.from_dict(d["codec"])
+        if "loss" in d:
+            lk = {f.name for f in fields(LossConfig)}
+            if set(d["loss"]) - lk:
+                raise SalicodecError(f"unknown loss config keys: {sorted(set(d['loss']) - lk)}")
+            d["loss"] = LossConfig(**d["loss"])
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError, TypeError) as e:
+            raise SalicodecError(f"{path}: not a valid training config ({e})") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _expand(p: str) -> Path:
+    from ..weights import cache_dir
+
+    return Path(p.replace("{shared}", str(shared_dir())).replace("{cache}", str(cache_dir())))
+
+
+def atomic_torch_save(obj, dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, dest)
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    return cfg.lr * (cfg.lr_decay ** (step // cfg.lr_decay_every))
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, out_dir: Path, device: str | None = None, log=print):
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.log = log
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed:
+            torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            self.rank = torch.distributed.get_rank()
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            if torch.cuda.is_available():
+                torch.cuda.set_device(local)
+            self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+        else:
+            self.rank = 0
+            self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        torch.manual_seed(cfg.seed)
+        self.model = SaliCodec(cfg.codec).to(self.device)
+        self.step = 0
+        if cfg.init_from:
+            ck = torch.load(_expand(cfg.init_from), map_location="cpu", weights_only=True)
+            self.model.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()})
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.dpl = None
+        if cfg.loss.dpl_weight > 0:
+            from ..metrics.lpips import DeepPerceptualLoss
+
+            self.dpl = DeepPerceptualLoss().to(self.device)
+        self.ddp_model = self.model
+        if self.distributed:
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    # ---------------------------------------------------------------- checkpoints
+    def state(self) -> dict:
+        return {"config": self.cfg.to_dict(), "state_dict": self.model.state_dict(),
+                "optimizer": self.opt.state_dict(), "step": self.step}
+
+    def save(self, name: str = "last.pt") -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        dest = self.out / name
+        if self.rank == 0:
+            atomic_torch_save(self.state(), dest)
+        return dest
+
+    def resume(self, path: str | Path) -> None:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(ck["state_dict"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.step = int(ck["step"])
+
+    # ---------------------------------------------------------------- training
+    def make_sampler(self) -> CropSampler:
+        files = list_images([_expand(d) for d in self.cfg.data])
+        check_no_evaluation_images(files)
+        return CropSampler(files, self.cfg.crop, self.cfg.use_saliency, _expand(self.cfg.saliency_cache))
+
+    def train_step(self, x: torch.Tensor, s: torch.Tensor | None) -> dict:
+        cfg = self.cfg
+        for g in self.opt.param_groups:
+            g["lr"] = lr_at(cfg, self.step)
+        x = x.to(self.device)
+        s = s.to(self.device) if s is not None else None
+        # The channel mask uses s on the /8 grid: a cell is salient when most of it is (Sec. 3.4).
+        s_grid = (F.avg_pool2d(s, STAGE1_FACTOR) > 0.5).float() if s is not None else None
+        use_amp = cfg.amp and self.device.type == "cuda"
+        self.model.train()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            out = self.ddp_model(x, s_grid)
+        # Rate and distortion in float32: cross-entropies and small MSEs lose too much in bf16.
+        out = {k: (v.float() if torch.is_tensor(v) else v) for k, v in out.items()}
+        terms = codec_loss(out, x, s, cfg.loss, self.dpl)
+        self.opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if cfg.grad_clip > 0:
+            terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.step += 1
+        return {k: float(v) for k, v in terms.items()}
+
+    def run(self, sampler: CropSampler, time_budget_min: float | None = None, max_steps: int | None = None) -> dict:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        csv_path = self.out / "log.csv"
+        writer = None
+        if self.rank == 0:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                writer = SummaryWriter(str(self.out / "tb"))
+            except ImportError:
+                self.log("tensorboard not installed: logging to CSV only")
+        start = time.time()
+        last_ckpt = start
+        deadline = start + 60 * time_budget_min if time_budget_min else math.inf
+        world = torch.distributed.get_world_size() if self.distributed else 1
+        per_rank = max(cfg.batch_size // world, 1)
+        last = {}
+        t_prev, step_prev = time.time(), self.step
+        end_step = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
+        while self.step < end_step and time.time() < deadline:
+            x, s = sampler.batch(per_rank, cfg.seed, self.step, self.rank)
+            last = self.train_step(x, s)
+            if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == end_step):
+                now = time.time()
+                last["images_per_s"] = (self.step - step_prev) * cfg.batch_size / max(now - t_prev, 1e-9)
+                last["lr"] = lr_at(cfg, self.step - 1)
+                t_prev, step_prev = now, self.step
+                new = not csv_path.exists()
+                with open(csv_path, "a", newline="") as f:
+                    w = csv.DictWriter(f, fieldnames=["step"] + sorted(last))
+                    if new:
+                        w.writeheader()
+                    w.writerow({"step": self.step, **last})
+                if writer is not None:
+                    for k, v in last.items():
+                        writer.add_scalar(k, v, self.step)
+                self.log(f"step {self.step} loss {last['loss']:.4f} bpp {last['bpp']:.3f} "
+                         f"mse {last['mse']:.5f} {last['images_per_s']:.1f} img/s")
+            if time.time() - last_ckpt > 60 * cfg.checkpoint_minutes:
+                self.save()
+                last_ckpt = time.time()
+        self.save()
+        if writer is not None:
+            writer.close()
+        return last

@@ -1,0 +1,60 @@
+"""The training objective (paper Eq. 2, 12, 13 and Sec. 3.5).
+
+    loss = alpha * max(t, beta * R)                       rate, clipped at the target t (Sec. 3.5)
+         + w1 * D(x*s, x^*s) + w2 * D(x*(1-s), x^*(1-s))  saliency-weighted distortion (Eq. 13)
+         + gamma * mse(y~, D2(z~))                        stage-two reconstruction (Sec. 3.3)
+    D    = mse_scale * MSE + dpl_weight * DPL             (Sec. 3.5: MSE + deep perceptual loss)
+
+R is bits per pixel: (masked cross-entropy of y~ and z~, Eq. 9, 11, 12) / pixels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class LossConfig:
+    target_bpp: float = 0.5  # t
+    rate_weight: float = 1.0  # alpha
+    rate_beta: float = 1.0  # beta
+    mse_scale: float = 100.0  # MSE on [0, 1] pixels times this, to sit near DPL's magnitude
+    dpl_weight: float = 0.0  # 0 = MSE only (the first phase on a CPU); the paper uses MSE + DPL
+    w_salient: float = 0.75  # w1 (Eq. 13)
+    w_background: float = 0.25  # w2
+    stage2_weight: float = 1.0  # gamma
+
+
+def masked_mse(x: torch.Tensor, x_hat: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """MSE of x*m against x^*m over all pixels, per image (N,): D(x (.) m, x^ (.) m) of Eq. 13."""
+    return ((x - x_hat) * m).pow(2).flatten(1).mean(1)
+
+
+def codec_loss(out: dict, x: torch.Tensor, s: torch.Tensor | None, cfg: LossConfig, dpl=None) -> dict:
+    n, _, h, w = x.shape
+    bpp = (out["bits_y"] + out["bits_z"]) / (h * w)
+    rate = torch.clamp(cfg.rate_beta * bpp, min=cfg.target_bpp).mean()
+    x_hat = out["x_hat"]
+    if s is None:
+        s = torch.zeros(n, 1, h, w, device=x.device)
+    # Eq. 13 with s in [0, 1]: salient and background parts weighted 0.75 / 0.25. Without
+    # saliency (s = 0) this is 0.25 * D on the whole image.
+    mse_s = masked_mse(x, x_hat, s)
+    mse_b = masked_mse(x, x_hat, 1 - s)
+    dist = cfg.mse_scale * (cfg.w_salient * mse_s + cfg.w_background * mse_b)
+    terms = {"mse": torch.mean((x - x_hat) ** 2).detach()}
+    if cfg.dpl_weight > 0:
+        if dpl is None:
+            raise ValueError("dpl_weight > 0 needs the deep perceptual loss module")
+        from ..metrics.lpips import saliency_weighted_dpl
+
+        d = saliency_weighted_dpl(dpl, x, x_hat, s, cfg.w_salient, cfg.w_background)
+        dist = dist + cfg.dpl_weight * d
+        terms["dpl"] = d.mean().detach()
+    distortion = dist.mean()
+    stage2 = out["mse_y_d2"]
+    loss = cfg.rate_weight * rate + distortion + cfg.stage2_weight * stage2
+    terms.update(loss=loss, bpp=bpp.mean().detach(), rate=rate.detach(), distortion=distortion.detach(),
+                 stage2=stage2.detach())
+    return terms
