@@ -48,6 +48,43 @@ def _cmd_weights(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# saliency
+def _add_saliency(sub) -> None:
+    from .saliency.args import add_saliency_args
+
+    p = sub.add_parser(
+        "saliency",
+        help="salient-object mask (U^2-Net-p) of an image, or of a folder for training",
+        description="salicodec saliency IN -o MASK.png [--overlay OVERLAY.png]  |  "
+        "salicodec saliency --batch DIR --out DIR",
+    )
+    p.add_argument("input", nargs="?", metavar="IN", help="input image")
+    p.add_argument("-o", "--out", metavar="PATH",
+                   help="mask PNG to write (8-bit probability map); with --batch, the mask folder")
+    p.add_argument("--overlay", metavar="OVERLAY.png",
+                   help="also write the image with the mask tinted, for a person to check")
+    p.add_argument("--grid", metavar="GRID.png",
+                   help="also write the binary mask on the codec's 1/8 grid (0 or 255)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="grid-mask threshold on the mean block probability (default 0.5)")
+    p.add_argument("--dilate", type=int, default=None,
+                   help="grid-mask dilation in cells (default 1)")
+    p.add_argument("--batch", metavar="DIR",
+                   help="compute the masks of every image under DIR into --out (cached by content)")
+    p.add_argument("--force", action="store_true", help="overwrite outputs / recompute cached masks")
+    add_saliency_args(p)
+    p.set_defaults(func=_cmd_saliency)
+
+
+def _cmd_saliency(args) -> int:
+    from .saliency import command
+
+    if args.batch is not None:
+        return command.run_batch(args)
+    return command.run_single(args)
+
+
+# --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="salicodec",
@@ -62,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Each subcommand registers itself here; keep one line per subcommand.
 ADDERS = [
     _add_weights,
+    _add_saliency,
 ]
 
 

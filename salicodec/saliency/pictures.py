@@ -1,0 +1,51 @@
+"""Pictures for a person to check a saliency mask: an overlay, and a contact sheet of overlays.
+
+Overlay: the probability tints the image red; cells outside the binary grid mask (what the codec
+treats as background) are dimmed, and the grid mask's outline is drawn in yellow.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .masks import upsample_grid
+
+TINT = np.array([255, 32, 32], dtype=np.float32)
+OUTLINE = np.array([255, 230, 0], dtype=np.uint8)
+
+
+def overlay(rgb: np.ndarray, prob: np.ndarray, cells: np.ndarray) -> Image.Image:
+    h, w = rgb.shape[:2]
+    inside = upsample_grid(cells, h, w)
+    img = rgb.astype(np.float32)
+    alpha = 0.5 * np.clip(prob, 0.0, 1.0)[..., None]
+    img = img * (1.0 - alpha) + TINT * alpha
+    img = np.where(inside[..., None], img, img * 0.4)
+    out = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    # Outline: inside pixels with an outside 4-neighbour, thickened to 2 px so it survives thumbnails.
+    edge = np.zeros_like(inside)
+    edge[1:, :] |= inside[1:, :] != inside[:-1, :]
+    edge[:-1, :] |= inside[1:, :] != inside[:-1, :]
+    edge[:, 1:] |= inside[:, 1:] != inside[:, :-1]
+    edge[:, :-1] |= inside[:, 1:] != inside[:, :-1]
+    out[edge] = OUTLINE
+    return Image.fromarray(out)
+
+
+def contact_sheet(tiles: list[tuple[str, Image.Image]], columns: int = 6, tile_width: int = 256) -> Image.Image:
+    """A grid of thumbnails with a caption under each (name, image)."""
+    caption_h = 16
+    thumbs = []
+    for name, img in tiles:
+        scale = tile_width / max(img.size)
+        thumbs.append((name, img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)))
+    cell_h = max(t.height for _, t in thumbs) + caption_h
+    rows = -(-len(thumbs) // columns)
+    sheet = Image.new("RGB", (columns * (tile_width + 4) + 4, rows * (cell_h + 4) + 4), (32, 32, 32))
+    draw = ImageDraw.Draw(sheet)
+    for i, (name, t) in enumerate(thumbs):
+        x = 4 + (i % columns) * (tile_width + 4)
+        y = 4 + (i // columns) * (cell_h + 4)
+        sheet.paste(t, (x + (tile_width - t.width) // 2, y))
+        draw.text((x + 2, y + cell_h - caption_h + 2), name, fill=(235, 235, 235))
+    return sheet
