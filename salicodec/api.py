@@ -11,7 +11,7 @@ from .errors import FormatError, SalicodecError
 from .imageio import LoadedImage, to_rgb_array
 from .models import zoo
 from .models.codec import STAGE1_FACTOR, TOTAL_FACTOR, SaliCodec
-from .models.masks import ceil_div, saliency_grid
+from .models.masks import ceil_div
 
 
 def _resolve_model(model, bpp) -> tuple[SaliCodec, str]:
@@ -65,8 +65,12 @@ def saliency_tensor(saliency, rgb: np.ndarray, grid: tuple[int, int]) -> torch.T
     if prob.shape != rgb.shape[:2]:
         raise SalicodecError(
             f"saliency mask is {prob.shape[1]}x{prob.shape[0]}, image is {rgb.shape[1]}x{rgb.shape[0]}")
-    g = saliency_grid(prob, grid[0], grid[1], STAGE1_FACTOR)
-    return torch.from_numpy(g)[None, None]
+    from .saliency import grid_mask
+
+    cells = grid_mask(prob, STAGE1_FACTOR)  # (ceil(H/8), ceil(W/8)); the padding is not salient
+    g = torch.zeros(1, 1, grid[0], grid[1])
+    g[0, 0, : cells.shape[0], : cells.shape[1]] = torch.from_numpy(cells.astype("float32"))
+    return g
 
 
 def to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:

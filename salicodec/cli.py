@@ -85,6 +85,172 @@ def _cmd_saliency(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# compress / decompress / info / models / demo
+def _add_compress(sub) -> None:
+    from .saliency.args import add_saliency_args
+
+    p = sub.add_parser("compress", help="compress an image into a .sali file")
+    p.add_argument("input", help="image file (PNG, JPEG, ...)")
+    p.add_argument("-o", "--output", required=True, help="output .sali file")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--model", help="shipped model name (see: salicodec models)")
+    g.add_argument("--bpp", type=float, help="pick the shipped model nearest this bits per pixel")
+    add_saliency_args(p)
+    p.add_argument("--force", action="store_true", help="overwrite the output file")
+    p.set_defaults(func=_cmd_compress)
+
+
+def _cmd_compress(args) -> int:
+    from pathlib import Path
+
+    from .api import compress
+    from .imageio import atomic_write_bytes, load_image
+    from .saliency.args import saliency_from_args
+
+    if Path(args.output).exists() and not args.force:
+        raise SalicodecError(f"{args.output}: exists (use --force to overwrite)")
+    if args.bpp is not None and not 0 < args.bpp < 24:
+        raise SalicodecError("--bpp must be between 0 and 24")
+    img = load_image(args.input)
+    sal = saliency_from_args(args, img.rgb)
+    data = compress(img, args.model, bpp=args.bpp, saliency=sal)
+    atomic_write_bytes(args.output, data, force=args.force)
+    h, w = img.rgb.shape[:2]
+    print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (w * h):.4f} bpp")
+    return 0
+
+
+def _add_decompress(sub) -> None:
+    p = sub.add_parser("decompress", help="decode a .sali file to PNG")
+    p.add_argument("input", help=".sali file")
+    p.add_argument("-o", "--output", required=True, help="output image (.png)")
+    p.add_argument("--force", action="store_true", help="overwrite the output file")
+    p.set_defaults(func=_cmd_decompress)
+
+
+def _read_sali(path: str) -> bytes:
+    from pathlib import Path
+
+    from .container import MAX_PIXELS
+
+    p = Path(path)
+    if not p.is_file():
+        raise SalicodecError(f"{p}: no such file")
+    # A valid file is far smaller than this; refuse to read a huge one into memory.
+    if p.stat().st_size > 8 * MAX_PIXELS:
+        raise SalicodecError(f"{p}: too large to be a salicodec file")
+    return p.read_bytes()
+
+
+def _cmd_decompress(args) -> int:
+    from pathlib import Path
+
+    from .api import decompress
+    from .imageio import save_image
+
+    if Path(args.output).exists() and not args.force:
+        raise SalicodecError(f"{args.output}: exists (use --force to overwrite)")
+    img = decompress(_read_sali(args.input))
+    save_image(img, args.output, force=args.force)
+    print(f"{args.output}: {img.width}x{img.height} {img.mode}")
+    return 0
+
+
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="print a .sali file's header as JSON")
+    p.add_argument("input", help=".sali file")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args) -> int:
+    import json
+
+    from .container import unpack
+
+    data = _read_sali(args.input)
+    f = unpack(data)
+    print(json.dumps({
+        "width": f.width, "height": f.height, "model": f.model, "bytes": len(data),
+        "bpp": round(8 * len(data) / (f.width * f.height), 6), "format_version": f.version,
+        "greyscale": f.greyscale, "weights_hash": f.weights_hash.hex(),
+        "section_bytes": [len(s) for s in f.sections],
+    }, indent=2))
+    return 0
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the shipped models with their measured Kodak figures")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args) -> int:
+    import json
+
+    from .models.zoo import default_model, list_models
+
+    models = list_models()
+    if args.json:
+        print(json.dumps([m.__dict__ for m in models], indent=2))
+        return 0
+    default = default_model().name if models else None
+    print(f"{'name':22s} {'target':>6s} {'bpp':>7s} {'PSNR':>7s} {'MS-SSIM':>8s} {'LPIPS':>7s}")
+    for m in models:
+        f = m.measured
+        def fmt(key, spec):
+            return format(f[key], spec) if key in f else "-"
+        mark = " (default)" if m.name == default else ""
+        print(f"{m.name:22s} {m.target_bpp:6.2f} {fmt('bpp', '7.4f')} {fmt('psnr', '7.2f')} "
+              f"{fmt('ms_ssim', '8.4f')} {fmt('lpips', '7.4f')}{mark}")
+    print("figures: Kodak (24 images), see docs/MODELS.md")
+    return 0
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="compress and decompress the bundled image with the default model")
+    p.add_argument("--out", default="out/demo", help="folder for the outputs")
+    p.add_argument("--image", default=None, help="another image instead of the bundled one")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, args.image)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# train
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a codec from a JSON config (resumable, time-budgeted)")
+    p.add_argument("config", help="training config (JSON, see configs/)")
+    p.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (last.pt)")
+    p.add_argument("--time-budget", type=float, metavar="MINUTES", help="stop (with a checkpoint) after this long")
+    p.add_argument("--max-steps", type=int, help="stop after this many more steps")
+    p.add_argument("--out", default=None, help="run folder (default runs/NAME)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from pathlib import Path
+
+    from .training.loop import TrainConfig, Trainer
+
+    cfg = TrainConfig.load(args.config)
+    out = Path(args.out or f"runs/{cfg.name}")
+    trainer = Trainer(cfg, out, device=args.device)
+    if args.resume:
+        trainer.resume(args.resume)
+        print(f"resumed at step {trainer.step}")
+    sampler = trainer.make_sampler()
+    last = trainer.run(sampler, time_budget_min=args.time_budget, max_steps=args.max_steps)
+    print(f"stopped at step {trainer.step}; checkpoint {out / 'last.pt'}; last: {last}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="salicodec",
@@ -98,8 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each subcommand registers itself here; keep one line per subcommand.
 ADDERS = [
+    _add_compress,
+    _add_decompress,
+    _add_info,
+    _add_models,
+    _add_demo,
     _add_weights,
     _add_saliency,
+    _add_train,
 ]
 
 

@@ -63,78 +63,71 @@ class SymbolDecoder:
         return np.asarray(out, dtype=np.int64)
 
 
-class AdaptiveCountModel:
-    """An adaptive frequency model with one table per context, in integer arithmetic only.
+class RowAdaptiveModel:
+    """Adaptive frequency tables for the channel-count map k (one symbol per /8 position).
 
-    Used for the channel-count map k (one symbol per /8 position): counts start at 1, grow by
-    INCREMENT on each use, and are halved when a table's total would pass 2**PRECISION.
+    The context of k[r, c] is the count above it, k[r-1, c] (row 0 has its own context), so a
+    whole row can be coded in one call; the tables adapt after each row, in integer arithmetic:
+    counts start at 1, grow by INCREMENT per occurrence, and are halved when a table's total
+    passes LIMIT. Importance maps are smooth, so the count above predicts well.
     """
 
     INCREMENT = 24
+    LIMIT = TOTAL // 2
 
-    def __init__(self, num_contexts: int, num_symbols: int):
-        self.counts = np.ones((num_contexts, num_symbols), dtype=np.int64)
-        self.totals = np.full(num_contexts, num_symbols, dtype=np.int64)
+    def __init__(self, channels: int):
+        self.first_row_ctx = channels + 1
+        self.counts = np.ones((channels + 2, channels + 1), dtype=np.int64)
 
-    def table(self, ctx: int) -> np.ndarray:
-        return self.counts[ctx]
+    def contexts(self, previous_row: np.ndarray | None, width: int) -> np.ndarray:
+        if previous_row is None:
+            return np.full(width, self.first_row_ctx, dtype=np.int64)
+        return previous_row.astype(np.int64)
 
-    def update(self, ctx: int, symbol: int) -> None:
-        self.counts[ctx, symbol] += self.INCREMENT
-        self.totals[ctx] += self.INCREMENT
-        if self.totals[ctx] > TOTAL // 2:
-            self.counts[ctx] = (self.counts[ctx] + 1) // 2
-            self.totals[ctx] = int(self.counts[ctx].sum())
+    def freq(self, ctx: np.ndarray) -> np.ndarray:
+        """(P,) contexts -> (P, C+1) frequencies summing to TOTAL, each >= 1."""
+        counts = self.counts[ctx]
+        L = counts.shape[1]
+        freq = (counts * (TOTAL - L)) // counts.sum(axis=1, keepdims=True) + 1
+        freq[np.arange(len(ctx)), np.argmax(counts, axis=1)] += TOTAL - freq.sum(axis=1)
+        return freq
 
-
-def _counts_to_freq(counts: np.ndarray) -> np.ndarray:
-    """Counts (sum <= TOTAL/2) scaled to frequencies summing to TOTAL exactly, each >= 1."""
-    total = int(counts.sum())
-    L = counts.shape[-1]
-    freq = (counts * (TOTAL - L)) // total + 1
-    freq[int(np.argmax(counts))] += TOTAL - int(freq.sum())
-    return freq.reshape(1, -1)
-
-
-def count_map_context(k: np.ndarray, row: int, col: int, channels: int) -> int:
-    """Context for k[row, col]: rounded mean of the left and upper neighbours (C + 1 if none)."""
-    left = k[row, col - 1] if col > 0 else None
-    up = k[row - 1, col] if row > 0 else None
-    if left is None and up is None:
-        return channels + 1
-    if left is None:
-        return int(up)
-    if up is None:
-        return int(left)
-    return int((left + up + 1) // 2)
+    def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
+        np.add.at(self.counts, (ctx, symbols), self.INCREMENT)
+        over = self.counts.sum(axis=1) > self.LIMIT
+        while over.any():
+            self.counts[over] = (self.counts[over] + 1) // 2
+            over = self.counts.sum(axis=1) > self.LIMIT
 
 
 def encode_count_map(k: np.ndarray, channels: int) -> tuple[bytes, float]:
     """Code a (H, W) map of integers in 0..channels; returns (bytes, ideal bits)."""
-    model = AdaptiveCountModel(channels + 2, channels + 1)
+    model = RowAdaptiveModel(channels)
     enc = SymbolEncoder()
     bits = 0.0
-    h, w = k.shape
-    for r in range(h):
-        for c in range(w):
-            ctx = count_map_context(k, r, c, channels)
-            freq = _counts_to_freq(model.table(ctx))
-            sym = np.array([int(k[r, c])])
-            enc.encode(sym, freq)
-            bits += code_length_bits(freq, sym)
-            model.update(ctx, int(k[r, c]))
+    prev = None
+    for row in np.asarray(k, dtype=np.int64):
+        ctx = model.contexts(prev, len(row))
+        freq = model.freq(ctx)
+        enc.encode(row, freq)
+        bits += code_length_bits(freq, row)
+        model.update(ctx, row)
+        prev = row
     return enc.finish(), bits
 
 
 def decode_count_map(data: bytes, shape: tuple[int, int], channels: int) -> np.ndarray:
-    model = AdaptiveCountModel(channels + 2, channels + 1)
+    model = RowAdaptiveModel(channels)
     dec = SymbolDecoder(data)
     h, w = shape
     k = np.zeros((h, w), dtype=np.int64)
+    prev = None
     for r in range(h):
-        for c in range(w):
-            ctx = count_map_context(k, r, c, channels)
-            sym = int(dec.decode(_counts_to_freq(model.table(ctx)))[0])
-            k[r, c] = sym
-            model.update(ctx, sym)
+        ctx = model.contexts(prev, w)
+        row = dec.decode(model.freq(ctx))
+        if row.min(initial=0) < 0 or row.max(initial=0) > channels:
+            raise ValueError("decoded channel count out of range")
+        k[r] = row
+        model.update(ctx, row)
+        prev = row
     return k

@@ -66,7 +66,8 @@ def wavefront_decode_order(c: int, h: int, w: int) -> Wavefronts:
     plain = np.arange(c * h * w, dtype=np.int64)
     order = np.argsort(t, kind="stable")
     t_sorted = t[order]
-    starts = np.searchsorted(t_sorted, np.arange(t_sorted[-1] + 2)).astype(np.int64)
+    # One entry per non-empty wavefront (small volumes skip some values of t).
+    starts = np.append(np.flatnonzero(np.diff(t_sorted, prepend=-1)), len(t_sorted)).astype(np.int64)
     cs, hs, ws = cc.ravel()[order], hh.ravel()[order], ww.ravel()[order]
     padded = ((cs + 1) * (h + 2) + (hs + 1)) * (w + 2) + (ws + 1)
     return Wavefronts(starts, padded.astype(np.int64), plain[order])

@@ -14,7 +14,6 @@ stage uses the same expansion with m2 = i2 (no saliency).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 
@@ -49,24 +48,8 @@ def mask_from_counts(k: torch.Tensor, channels: int) -> torch.Tensor:
     return c < k.unsqueeze(1)
 
 
-def saliency_grid(prob: np.ndarray, grid_h: int, grid_w: int, factor: int = 8,
-                  threshold: float = 0.5) -> np.ndarray:
-    """Full-resolution saliency in [0,1] (H, W) -> binary mask on the codec's /factor grid.
-
-    A cell is salient when the mean saliency of its pixels exceeds `threshold`. The image is
-    zero-padded up to the grid (padding is not salient). Returns float32 (grid_h, grid_w).
-    """
-    h, w = prob.shape
-    if grid_h * factor < h or grid_w * factor < w:
-        raise ValueError("grid smaller than the saliency map")
-    padded = np.zeros((grid_h * factor, grid_w * factor), dtype=np.float32)
-    padded[:h, :w] = prob
-    cells = padded.reshape(grid_h, factor, grid_w, factor).mean(axis=(1, 3))
-    return (cells > threshold).astype(np.float32)
-
-
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-__all__ = ["kept_channels", "channel_mask", "mask_from_counts", "saliency_grid", "ceil_div"]
+__all__ = ["kept_channels", "channel_mask", "mask_from_counts", "ceil_div"]

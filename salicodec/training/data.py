@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import SalicodecError
 from ..imageio import load_rgb, shared_dir
@@ -53,22 +52,21 @@ def check_no_evaluation_images(files: list[Path]) -> None:
             raise SalicodecError(f"{f} is an evaluation image; refusing to train on it")
 
 
-def saliency_cache_path(cache: Path, digest: str) -> Path:
-    return cache / f"{digest[:24]}.png"
-
-
 def load_or_compute_saliency(path: Path, rgb: np.ndarray, cache: Path | None) -> np.ndarray:
-    """Probability map (H, W) float32 in [0, 1] from the saliency model, cached by file content."""
-    if cache is not None:
-        p = saliency_cache_path(cache, file_digest(path))
-        if p.is_file():
-            return np.asarray(Image.open(p).convert("L"), dtype=np.float32) / 255.0
+    """Probability map (H, W) float32 in [0, 1] from the saliency model, cached by file content
+    in the same cache layout as `salicodec saliency --batch` (so either can fill it)."""
+    from ..imageio import atomic_write_bytes
     from ..saliency import saliency_map
+    from ..saliency.batch import encode_mask_png, load_cached_mask, mask_path_for
 
+    if cache is not None:
+        prob = load_cached_mask(path, cache)
+        if prob is not None:
+            return prob
     prob = saliency_map(rgb).astype(np.float32)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.round(prob * 255).astype(np.uint8), "L").save(p)
+        atomic_write_bytes(mask_path_for(path, cache), encode_mask_png(prob), force=True)
     return prob
 
 

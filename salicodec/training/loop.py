@@ -85,6 +85,18 @@ def atomic_torch_save(obj, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
+def saliency_grid_batch(s: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) probabilities -> the binary /8 mask of Sec. 3.4, exactly as
+    `salicodec.saliency.grid_mask` makes it at coding time: block mean >= threshold, dilated."""
+    from ..saliency.masks import DEFAULT_DILATE, DEFAULT_THRESHOLD
+
+    cells = (F.avg_pool2d(s, STAGE1_FACTOR) >= DEFAULT_THRESHOLD).float()
+    if DEFAULT_DILATE:
+        k = 2 * DEFAULT_DILATE + 1
+        cells = F.max_pool2d(cells, k, stride=1, padding=DEFAULT_DILATE)
+    return cells
+
+
 def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.lr_decay ** (step // cfg.lr_decay_every))
 
@@ -152,8 +164,7 @@ class Trainer:
             g["lr"] = lr_at(cfg, self.step)
         x = x.to(self.device)
         s = s.to(self.device) if s is not None else None
-        # The channel mask uses s on the /8 grid: a cell is salient when most of it is (Sec. 3.4).
-        s_grid = (F.avg_pool2d(s, STAGE1_FACTOR) > 0.5).float() if s is not None else None
+        s_grid = saliency_grid_batch(s) if s is not None else None
         use_amp = cfg.amp and self.device.type == "cuda"
         self.model.train()
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
