@@ -8,15 +8,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .masks import upsample_grid
+from .masks import GRID_FACTOR, upsample_grid
 
 TINT = np.array([255, 32, 32], dtype=np.float32)
 OUTLINE = np.array([255, 230, 0], dtype=np.uint8)
 
 
-def overlay(rgb: np.ndarray, prob: np.ndarray, cells: np.ndarray) -> Image.Image:
+def overlay(rgb: np.ndarray, prob: np.ndarray, cells: np.ndarray, factor: int = GRID_FACTOR) -> Image.Image:
     h, w = rgb.shape[:2]
-    inside = upsample_grid(cells, h, w)
+    inside = upsample_grid(cells, h, w, factor)
     img = rgb.astype(np.float32)
     alpha = 0.5 * np.clip(prob, 0.0, 1.0)[..., None]
     img = img * (1.0 - alpha) + TINT * alpha
