@@ -79,6 +79,8 @@ def session(threads: int = 0):
             # The memory-pattern planner preallocates one block for all activations: peak RSS
             # 544 MiB with it, 350 MiB without, at no measurable cost in time (docs/BENCHMARKS.md).
             opts.enable_mem_pattern = False
+            # Idle worker threads sleep instead of spinning: the CPU is shared with training.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 _sessions[key] = ort.InferenceSession(
                     str(model_path), opts, providers=["CPUExecutionProvider"]

@@ -121,7 +121,8 @@ def test_batch_bad_input(astronaut_path, u2netp_weights, tmp_path, capsys):
     src, out = tmp_path / "imgs", tmp_path / "masks"
     _small_images(src, astronaut_path)
     (src / "broken.png").write_bytes(b"\x89PNG broken")
-    assert main(["saliency", "--batch", str(src), "--out", str(out)]) == 2
+    with pytest.warns(UserWarning, match="skipped broken.png"):
+        assert main(["saliency", "--batch", str(src), "--out", str(out)]) == 2
     one_line_error(capsys, "1 image(s) could not be read, first: ", after_progress_bar=True)
     assert len(list(out.glob("*.png"))) == 2  # the readable ones are done
 
