@@ -134,3 +134,16 @@ def test_batch_bad_input(astronaut_path, u2netp_weights, tmp_path, capsys):
     one_line_error(capsys, "no such directory")
     assert main(["saliency", "--batch", str(src)]) == 2
     one_line_error(capsys, "--out DIR is required")
+
+
+def test_batch_out_inside_in_and_a_damaged_cached_mask(astronaut_path, u2netp_weights, tmp_path, capsys):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    Image.fromarray(np.asarray(Image.open(astronaut_path))[0:40, 0:40]).save(src / "a.png")
+    out = src / "masks"  # relative to the input, so the masks must not be taken for images
+    assert main(["saliency", "--batch", str(src), "--out", str(out)]) == 0
+    assert "1 computed, 0 cached" in capsys.readouterr().out
+    mask_path_for(src / "a.png", out).write_bytes(b"damaged")
+    assert main(["saliency", "--batch", str(src), "--out", str(out)]) == 0
+    assert "1 computed, 0 cached, 0 unreadable" in capsys.readouterr().out
+    assert load_cached_mask(src / "a.png", out).shape == (40, 40)
