@@ -50,18 +50,25 @@ def pad_to_multiple(rgb: np.ndarray) -> torch.Tensor:
     return x
 
 
+def saliency_map_for(rgb: np.ndarray, saliency):
+    """'auto' -> the salient-object model's map; 'none'/None -> None; an array is returned as is."""
+    if isinstance(saliency, str):
+        if saliency == "auto":
+            from .saliency import saliency_map
+
+            return saliency_map(rgb)
+        if saliency == "none":
+            return None
+        raise SalicodecError(f"saliency must be 'auto', 'none' or a mask array, not {saliency!r}")
+    return saliency
+
+
 def saliency_tensor(saliency, rgb: np.ndarray, grid: tuple[int, int]) -> torch.Tensor | None:
     """saliency: None / 'none' / 'auto' / float map (H, W) in [0, 1] -> (1, 1, gh, gw) in {0, 1}."""
-    if saliency is None or (isinstance(saliency, str) and saliency == "none"):
+    saliency = saliency_map_for(rgb, saliency)
+    if saliency is None:
         return None
-    if isinstance(saliency, str):
-        if saliency != "auto":
-            raise SalicodecError(f"saliency must be 'auto', 'none' or a mask array, not {saliency!r}")
-        from .saliency import saliency_map
-
-        prob = saliency_map(rgb)
-    else:
-        prob = np.asarray(saliency, dtype=np.float32)
+    prob = np.asarray(saliency, dtype=np.float32)
     if prob.shape != rgb.shape[:2]:
         raise SalicodecError(
             f"saliency mask is {prob.shape[1]}x{prob.shape[0]}, image is {rgb.shape[1]}x{rgb.shape[0]}")

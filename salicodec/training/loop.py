@@ -175,7 +175,7 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         if cfg.grad_clip > 0:
-            terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip).detach()
         self.opt.step()
         self.step += 1
         return {k: float(v) for k, v in terms.items()}

@@ -1,0 +1,102 @@
+"""Kodak benchmark of shipped models: bpp, quality, encode/decode seconds, peak memory, exactness.
+
+    python benchmarks/codec_kodak.py [--models NAME ...] [--images N] [--threads T]
+                                     [--json out.json] [--update-registry]
+
+For every image: compress (saliency auto), decompress, and check (1) the decoded image equals the
+model's own forward reconstruction bit for bit, (2) the payload is within 1% of the cross-entropy
+the context models predict (training path, Eq. 12, plus the coded channel counts).
+Peak memory is the process's maximum resident set size (ru_maxrss) after each model's run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import numpy as np
+import torch
+
+from salicodec import api
+from salicodec.imageio import load_rgb, shared_dir
+from salicodec.metrics import msssim_rgb, psnr_rgb
+from salicodec.models import zoo
+
+
+def run_model(name: str, files, lpips_fn, saliency: str) -> dict:
+    model = zoo.load_model(name)
+    rows = []
+    for f in files:
+        rgb = load_rgb(f)
+        h, w = rgb.shape[:2]
+        sal = api.saliency_map_for(rgb, saliency)
+        t0 = time.perf_counter()
+        data, code = api.compress(rgb, model, saliency=sal, return_stats=True)
+        t1 = time.perf_counter()
+        rec = np.asarray(api.decompress(data, model))
+        t2 = time.perf_counter()
+        forward = api.reconstruct(rgb, model, saliency=sal)
+        x = api.pad_to_multiple(rgb)
+        s = api.saliency_tensor(sal, rgb, (x.shape[2] // 8, x.shape[3] // 8))
+        with torch.no_grad():
+            out = model(x, s)
+        predicted = float(out["bits_y"] + out["bits_z"]) + code.predicted_bits["k1"] + code.predicted_bits.get("k2", 0.0)
+        payload = 8 * sum(len(sec) for sec in code.sections)
+        rows.append({
+            "image": f.name, "bytes": len(data), "bpp": 8 * len(data) / (h * w),
+            "psnr": psnr_rgb(rgb, rec), "ms_ssim": msssim_rgb(rgb, rec),
+            "lpips": lpips_fn(rgb, rec) if lpips_fn else None,
+            "encode_s": t1 - t0, "decode_s": t2 - t1,
+            "exact": bool(np.array_equal(rec, forward)),
+            "payload_vs_predicted": payload / predicted - 1.0,
+        })
+        print(f"{name} {f.name}: {rows[-1]['bpp']:.4f} bpp {rows[-1]['psnr']:.2f} dB "
+              f"enc {rows[-1]['encode_s']:.2f}s dec {rows[-1]['decode_s']:.2f}s exact={rows[-1]['exact']} "
+              f"payload/predicted-1={rows[-1]['payload_vs_predicted']:+.4%}", flush=True)
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("bpp", "psnr", "ms_ssim", "encode_s", "decode_s")}
+    if lpips_fn:
+        mean["lpips"] = float(np.mean([r["lpips"] for r in rows]))
+    mean["all_exact"] = all(r["exact"] for r in rows)
+    mean["max_abs_payload_vs_predicted"] = float(max(abs(r["payload_vs_predicted"]) for r in rows))
+    mean["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"model": name, "mean": mean, "images": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", nargs="*")
+    ap.add_argument("--images", type=int, default=24)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--saliency", default="auto", choices=["auto", "none"])
+    ap.add_argument("--no-lpips", action="store_true")
+    ap.add_argument("--json")
+    ap.add_argument("--update-registry", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    files = sorted((shared_dir() / "data" / "kodak").glob("kodim*.png"))[: a.images]
+    lpips_fn = None
+    if not a.no_lpips:
+        from salicodec.metrics.lpips import LPIPS
+
+        lp = LPIPS("vgg")
+        lpips_fn = lambda r, d: float(lp(r, d))  # noqa: E731
+    names = a.models or [m.name for m in zoo.list_models()]
+    results = [run_model(n, files, lpips_fn, a.saliency) for n in names]
+    for r in results:
+        print(json.dumps({"model": r["model"], **r["mean"]}))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+    if a.update_registry and a.images == 24:
+        reg = json.loads(zoo.REGISTRY.read_text())
+        for r in results:
+            for m in reg["models"]:
+                if m["name"] == r["model"]:
+                    m["measured"] = {k: round(v, 5) for k, v in r["mean"].items()
+                                     if k in ("bpp", "psnr", "ms_ssim", "lpips", "encode_s", "decode_s")}
+        zoo.REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
