@@ -1,0 +1,94 @@
+"""The public API, the CLI and the Pillow plugin with the shipped default model."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import salicodec
+from salicodec import api, cli
+from salicodec.models import zoo
+from tests.conftest import photo
+
+
+@pytest.fixture(scope="module")
+def default_name() -> str:
+    models = zoo.list_models()
+    assert models, "the package must ship at least one model"
+    return zoo.default_model().name
+
+
+def test_registry_files_exist_and_match(default_name):
+    for m in zoo.list_models():
+        model = zoo.load_model(m.name)  # checks the sha256
+        assert model.cfg.channels > 0
+
+
+def test_api_roundtrip_default_model(default_name):
+    img = Image.fromarray(photo(70, 90))
+    data = salicodec.compress(img)
+    out = salicodec.decompress(data)
+    assert out.size == (90, 70) and out.mode == "RGB"
+    assert np.array_equal(np.asarray(out), api.reconstruct(img))
+
+
+def test_bpp_picks_nearest_model():
+    models = zoo.list_models()
+    for m in models:
+        assert zoo.nearest_model(m.target_bpp).name == m.name
+
+
+def test_pillow_plugin_opens_sali(tmp_path, default_name):
+    img = photo(40, 56)
+    p = tmp_path / "x.sali"
+    p.write_bytes(salicodec.compress(img))
+    with Image.open(p) as im:
+        assert im.format == "SALI" and im.size == (56, 40) and im.mode == "RGB"
+        assert np.array_equal(np.asarray(im), api.reconstruct(img))
+
+
+def test_cli_compress_decompress_info(tmp_path, capsys, default_name):
+    src, sali, png = tmp_path / "in.png", tmp_path / "a.sali", tmp_path / "out.png"
+    Image.fromarray(photo(64, 80)).save(src)
+    assert cli.main(["compress", str(src), "-o", str(sali), "--saliency", "none"]) == 0
+    assert cli.main(["decompress", str(sali), "-o", str(png)]) == 0
+    capsys.readouterr()
+    assert cli.main(["info", str(sali)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["width"] == 80 and info["height"] == 64 and info["model"] == default_name
+    assert info["bytes"] == sali.stat().st_size and info["format_version"] == 1
+    out = np.asarray(Image.open(png))
+    assert np.array_equal(out, api.reconstruct(Image.open(src)))
+
+
+def test_cli_saliency_roi_box_spends_more_bits(tmp_path, default_name):
+    src = tmp_path / "in.png"
+    Image.fromarray(photo(128, 128)).save(src)
+    a, b = tmp_path / "a.sali", tmp_path / "b.sali"
+    assert cli.main(["compress", str(src), "-o", str(a), "--saliency", "none"]) == 0
+    assert cli.main(["compress", str(src), "-o", str(b), "--saliency", "none", "--roi-box", "0,0,64,64"]) == 0
+    assert b.stat().st_size >= a.stat().st_size
+
+
+def test_exif_orientation_applied(tmp_path):
+    img = Image.fromarray(photo(40, 64))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    p = tmp_path / "rot.jpg"
+    img.save(p, exif=exif.tobytes(), quality=95)
+    from salicodec.imageio import load_image
+
+    assert load_image(p).rgb.shape == (64, 40, 3)
+
+
+def test_16bit_reduced_with_warning(tmp_path):
+    a = (np.arange(40 * 30, dtype=np.uint16).reshape(30, 40) * 50)
+    p = tmp_path / "g16.png"
+    Image.fromarray(a).save(p)  # mode I;16
+    from salicodec.imageio import load_image
+
+    with pytest.warns(UserWarning, match="16-bit"):
+        img = load_image(p)
+    assert img.greyscale and img.rgb.dtype == np.uint8 and img.rgb.shape == (30, 40, 3)
