@@ -6,7 +6,7 @@ from torch import nn
 
 
 class CentreQuantizer(nn.Module):
-    """Hard nearest-centre assignment forward (Eq. 5), soft assignment for the gradient (Eq. 6).
+    """Hard nearest-centre assignment forward (Eq. 5), soft assignment for the gradient (Eq. 6, squared distance).
 
     Training returns soft + (hard - soft).detach(): the forward value is exactly a centre, the
     gradient is that of the soft assignment. In eval mode the hard centres are returned as they
@@ -41,7 +41,11 @@ class CentreQuantizer(nn.Module):
         hard = c_sorted[idx]
         if not self.training:
             return hard, idx
-        # Eq. 6: softmax over -sigma * |y - c_j|, the soft value is the expected centre.
-        dist = (y.unsqueeze(-1) - self.centres).abs()
+        # Eq. 6 with the squared distance of Agustsson et al. 2017 and Mentzer et al. 2018:
+        # softmax over -sigma * (y - c_j)^2, the soft value is the expected centre. With the plain
+        # distance |y - c_j| the softmax stops depending on y once y is outside the centres'
+        # range (all distances then shift together), the gradient vanishes, and training
+        # collapsed here (latents drifted to +-1000, the importance map to 0).
+        dist = (y.unsqueeze(-1) - self.centres).pow(2)
         soft = (torch.softmax(-self.sigma * dist, dim=-1) * self.centres).sum(-1)
         return soft + (hard - soft).detach(), idx
