@@ -18,11 +18,25 @@ KNOWN = ["psnr", "psnr-y", "ssim", "ms-ssim", "psnr-hvs", "psnr-hvs-m", "vifp", 
 NEEDS_SALIENCY = {"psnr-s"}
 LOWER_IS_BETTER = {"lpips", "lpips-comp"}
 
+def _msssim_float32(ref: np.ndarray, dist: np.ndarray) -> float:
+    """classic.msssim_rgb's computation (pytorch-msssim, 5 scales, window 11, sigma 1.5, RGB 0..255)
+    in float32: 3.5x faster than its float64 on one CPU thread (0.7 s vs 2.5 s per Kodak image), and
+    equal to it within 3e-7 on Kodak reconstructions, which matters for 768 evaluations per run."""
+    import torch
+    from pytorch_msssim import ms_ssim
+
+    classic.check_pair(ref, dist)
+    if min(ref.shape[:2]) <= 160:
+        raise ValueError("MS-SSIM needs images with a short side above 160 pixels")
+    t = [torch.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1)[None] for a in (ref, dist)]
+    return float(ms_ssim(t[0], t[1], data_range=255.0, size_average=True))
+
+
 _LOCAL = {
     "psnr": classic.psnr_rgb,
     "psnr-y": classic.psnr_luma,
     "ssim": classic.ssim_rgb,
-    "ms-ssim": classic.msssim_rgb,
+    "ms-ssim": _msssim_float32,
 }
 
 
