@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from ..imageio import atomic_write_bytes
 from .bdrate import bd_rate
-from .runner import MARKER, EvalConfig, prepare_out, resolve, run
+from .runner import MARKER, EvalConfig, prepare_out, probe_memory, resolve, run
 
 DEFAULT_TARGETS = [0.23, 0.37, 0.67, 1.0]  # Patel et al., Fig. 7
 
@@ -16,8 +16,8 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict:
     """Run the whole benchmark into config.out; return {report name: path}."""
     from . import plots, report
 
+    state = resolve(config)  # checks the dataset before anything is written
     prepare_out(config.out, config.force)
-    state = resolve(config)
     for name, why in state.skipped_codecs.items():
         print(f"salicodec: warning: codec {name} skipped: {why}", file=sys.stderr)
     for name, why in state.skipped_metrics.items():
@@ -28,7 +28,8 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict:
 
     out = config.out
     metric_names = state.metrics
-    summary = report.summarise(records, metric_names)
+    memory = probe_memory(records, state, config, progress=progress) if config.memory else {}
+    summary = report.summarise(records, metric_names, memory)
     bd = report.bd_rates(summary)
     paths = {"csv": out / "per_image.csv", "json": out / "summary.json", "markdown": out / "report.md"}
     report.write_csv(paths["csv"], records, metric_names)

@@ -62,8 +62,10 @@ def crop_figure(records: list[dict], out: Path, path: Path, image: str = FIG6_IM
     src = next((p for p in dataset.iterdir() if p.stem == image), None)
     if src is None:
         return False
-    x, y, w, h = box
-    panels = [("original", load_rgb(src))] + [
+    ref = load_rgb(src)
+    x, y = min(box[0], ref.shape[1] // 2), min(box[1], ref.shape[0] // 2)  # keep the crop inside
+    w, h = min(box[2], ref.shape[1] - x), min(box[3], ref.shape[0] - y)
+    panels = [("original", ref)] + [
         (f"{r['codec']}\n{r['bpp']:.3f} bpp, {r['metrics'].get('psnr', math.nan):.2f} dB", load_rgb(out / r["recon"])) for r in chosen]
     cols = min(len(panels), 5)
     rows = math.ceil(len(panels) / cols)

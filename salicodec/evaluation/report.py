@@ -22,7 +22,7 @@ from .runner import RunState, metric_value
 
 BD_METRICS = ["psnr", "ms-ssim-db", "lpips"]
 CSV_FIELDS = ["image", "codec", "target_bpp", "setting", "parameter", "bytes", "bpp", "rate_error_pct",
-              "reachable", "search_encodes", "encode_s", "decode_s", "encode_peak_mib", "decode_peak_mib",
+              "reachable", "search_encodes", "encode_s", "decode_s",
               "width", "height"]
 
 
@@ -31,8 +31,10 @@ def _mean(values) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
-def summarise(records: list[dict], metric_names: list[str]) -> dict[str, list[dict]]:
-    """codec -> one row per target: means over images."""
+def summarise(records: list[dict], metric_names: list[str], memory: dict | None = None) -> dict[str, list[dict]]:
+    """codec -> one row per target: means over images. Peak memory comes from `memory`
+    ((codec, target) -> fresh-process probe on the first image), not from the workers."""
+    memory = memory or {}
     groups = defaultdict(list)
     for r in records:
         groups[(r["codec"], r["target_bpp"])].append(r)
@@ -45,8 +47,8 @@ def summarise(records: list[dict], metric_names: list[str]) -> dict[str, list[di
             "mean_abs_rate_error_pct": _mean(abs(r["rate_error_pct"]) for r in recs),
             "unreachable": sum(not r["reachable"] for r in recs),
             "encode_s": _mean(r["encode_s"] for r in recs), "decode_s": _mean(r["decode_s"] for r in recs),
-            "encode_peak_mib": max((r["encode_peak_mib"] or 0.0) for r in recs) if any(r["encode_peak_mib"] is not None for r in recs) else None,
-            "decode_peak_mib": max((r["decode_peak_mib"] or 0.0) for r in recs) if any(r["decode_peak_mib"] is not None for r in recs) else None,
+            "encode_peak_mib": memory.get((codec, target), {}).get("encode_peak_mib"),
+            "decode_peak_mib": memory.get((codec, target), {}).get("decode_peak_mib"),
         }
         for m in metric_names:
             row[m] = _mean(metric_value(r, m) for r in recs)

@@ -41,6 +41,7 @@ class EvalConfig:
     jobs: int = 1
     limit: int | None = None  # first N images only (quick runs)
     force: bool = False
+    memory: bool = True  # probe peak memory per (codec, target) in fresh processes
     command: str = ""
 
 
@@ -183,8 +184,8 @@ def run_task(task: Task) -> list[dict]:
             else:
                 value, reachable, search_encodes = setting, True, 0
             # Timed once more at the chosen setting, apart from the search.
-            data, enc_s, enc_mib = measure(codec.encode, rgb, value)
-            recon, dec_s, dec_mib = measure(codec.decode, data)
+            data, enc_s = measure(codec.encode, rgb, value)
+            recon, dec_s = measure(codec.decode, data)
             if recon.shape != rgb.shape:
                 raise SalicodecError(f"{task.codec} decoded {image.name} to {recon.shape}, not {rgb.shape}")
             file_path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +199,7 @@ def run_task(task: Task) -> list[dict]:
                 "parameter": info["parameter"], "bytes": len(data), "bpp": bpp,
                 "rate_error_pct": 100.0 * (bpp / float(target) - 1.0), "reachable": bool(reachable),
                 "search_encodes": int(search_encodes), "encode_s": enc_s, "decode_s": dec_s,
-                "encode_peak_mib": enc_mib, "decode_peak_mib": dec_mib, "width": w, "height": h,
+                "width": w, "height": h,
                 "codec_version": info["version"], "settings": info["settings"],
                 "file": str(file_path.relative_to(out)), "recon": str(recon_path.relative_to(out)),
                 "metrics": {},
@@ -253,3 +254,28 @@ def run(config: EvalConfig, state: RunState, progress=True) -> list[dict]:
 def metric_value(rec: dict, name: str) -> float:
     v = rec["metrics"].get(name)
     return math.nan if v is None else float(v)
+
+
+def probe_memory(records: list[dict], state: RunState, config: EvalConfig, progress=True) -> dict:
+    """Peak memory of encode and decode per (codec, target), each in a fresh process, on the first
+    image (salicodec.baselines.memprobe explains why not in the workers). Cached in memory/."""
+    from tqdm import tqdm
+
+    from ..baselines.memprobe import probe
+
+    first = state.images[0].name
+    chosen = [r for r in records if r["image"] == first]
+    result = {}
+    for r in tqdm(chosen, desc="peak memory", disable=not progress, file=sys.stderr):
+        info = state.codecs[r["codec"]]
+        path = config.out / "memory" / f"{r['codec'].replace(':', '_')}@{r['target_bpp']:.3f}.json"
+        cached = _load_cached(path, info)
+        if cached is None or cached.get("setting") != r["setting"]:
+            image = config.dataset / first
+            cached = {"codec_version": info["version"], "settings": info["settings"], "setting": r["setting"],
+                      "image": first,
+                      "encode_peak_mib": probe(r["codec"], r["setting"], image, "encode"),
+                      "decode_peak_mib": probe(r["codec"], r["setting"], image, "decode", config.out / r["file"])}
+            _write_json(path, cached)
+        result[(r["codec"], r["target_bpp"])] = cached
+    return result
