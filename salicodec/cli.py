@@ -63,6 +63,8 @@ def _add_eval(sub) -> None:
     p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an eval folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory probes")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild the reports from what the output folder has cached; encode nothing")
     p.set_defaults(func=_cmd_eval)
 
 
@@ -92,7 +94,7 @@ def _cmd_eval(args) -> int:
         raise SalicodecError("--jobs and --limit must be positive")
     config = EvalConfig(dataset=Path(args.dataset), codecs=expand_codec_list(args.codecs),
                         targets=_parse_float_list(args.bpp, "bpp"), metrics=metrics, out=Path(args.out),
-                        jobs=args.jobs, limit=args.limit, force=args.force, memory=not args.no_memory,
+                        jobs=args.jobs, limit=args.limit, force=args.force, memory=not args.no_memory, report_only=args.report_only,
                         command="salicodec " + shlex.join(sys.argv[1:]))
     paths = evaluate(config, progress=not args.no_progress)
     for name, path in paths.items():

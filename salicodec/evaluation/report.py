@@ -66,6 +66,8 @@ def bd_rates(summary: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
     result = {}
     for codec, rows in summary.items():
         result[codec] = {}
+        if [r["n_images"] for r in rows] != [r["n_images"] for r in ref]:
+            continue  # different image sets (a partial run): no fair comparison
         for m in BD_METRICS:
             if m not in ref[0] or m not in rows[0]:
                 continue
@@ -121,13 +123,13 @@ def markdown(summary, bd, state: RunState, command: str) -> str:
     digits = {"psnr": 2, "ms-ssim": 4, "ms-ssim-db": 2, "lpips": 4, "psnr-s": 2}
     names = {"psnr": "PSNR dB", "ms-ssim": "MS-SSIM", "ms-ssim-db": "MS-SSIM dB", "lpips": "LPIPS", "psnr-s": "PSNR-S dB"}
     lines = [f"Kodak-style benchmark over {len(state.images)} images. Command: `{command}`", ""]
-    lines.append("| codec | target bpp | mean bpp | mean \\|Δrate\\| % | " + " | ".join(names[m] for m in metric_cols)
+    lines.append("| codec | target bpp | images | mean bpp | mean \\|Δrate\\| % | " + " | ".join(names[m] for m in metric_cols)
                  + " | enc s | dec s | enc peak MiB | dec peak MiB |")
-    lines.append("|" + "---|" * (4 + len(metric_cols) + 4))
+    lines.append("|" + "---|" * (5 + len(metric_cols) + 4))
     for codec, rows in summary.items():
         for r in rows:
             unreach = f" ({r['unreachable']} unreachable)" if r["unreachable"] else ""
-            lines.append(f"| {codec} | {r['target_bpp']:.2f} | {r['bpp']:.3f}{unreach} | {_f(r['mean_abs_rate_error_pct'], 1)} | "
+            lines.append(f"| {codec} | {r['target_bpp']:.2f} | {r['n_images']} | {r['bpp']:.3f}{unreach} | {_f(r['mean_abs_rate_error_pct'], 1)} | "
                          + " | ".join(_f(r.get(m), digits[m]) for m in metric_cols)
                          + f" | {_f(r['encode_s'], 3)} | {_f(r['decode_s'], 3)} | {_f(r['encode_peak_mib'], 0)} | {_f(r['decode_peak_mib'], 0)} |")
     if bd:

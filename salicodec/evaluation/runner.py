@@ -42,6 +42,7 @@ class EvalConfig:
     limit: int | None = None  # first N images only (quick runs)
     force: bool = False
     memory: bool = True  # probe peak memory per (codec, target) in fresh processes
+    report_only: bool = False  # build the reports from cached records only; encode nothing
     command: str = ""
 
 
@@ -232,8 +233,11 @@ def run(config: EvalConfig, state: RunState, progress=True) -> list[dict]:
             saliency_for(image, config.out)
     tasks = [Task(str(image), name, tuple(config.targets), tuple(state.metrics), str(config.out),
                   json.dumps(info))
-             for name, info in state.codecs.items() for image in state.images]
+             for image in state.images for name, info in state.codecs.items()]  # image-major: a
+    # partial run still compares every codec on the same images
     records: list[dict] = []
+    if config.report_only:
+        return cached_records(tasks)
     bar = tqdm(total=len(tasks), desc="eval (image x codec)", unit="task", disable=not progress, file=sys.stderr)
     if config.jobs <= 1:
         _init_worker()
@@ -247,6 +251,20 @@ def run(config: EvalConfig, state: RunState, progress=True) -> list[dict]:
                 records += recs
                 bar.update(1)
     bar.close()
+    records.sort(key=lambda r: (r["codec"], r["image"], r["target_bpp"]))
+    return records
+
+
+def cached_records(tasks: list[Task]) -> list[dict]:
+    """The records already measured for these tasks (standard codecs: one per target)."""
+    records = []
+    for t in tasks:
+        info = json.loads(t.codec_info_json)
+        for target in t.targets:
+            cache_path, _, recon_path = _paths(Path(t.out), t.codec, Path(t.image).stem, target_label(target), info["extension"])
+            rec = _load_cached(cache_path, info)
+            if rec is not None and recon_path.exists():
+                records.append(rec)
     records.sort(key=lambda r: (r["codec"], r["image"], r["target_bpp"]))
     return records
 

@@ -54,7 +54,7 @@ def test_report_files_exist_and_parse(run):
     for row in summary["summary"]["webp"]:
         assert row["n_images"] == 2 and abs(row["bpp"] / row["target_bpp"] - 1) < 0.03
     md = paths["markdown"].read_text()
-    assert "| heic | 0.50 |" in md and "BD-rate against heic" in md and "**skipped**" in md
+    assert "| heic | 0.50 | 2 |" in md and "BD-rate against heic" in md and "**skipped**" in md
     for key in ("rd_psnr", "rd_ms-ssim-db", "crops"):
         with Image.open(paths[key]) as img:
             assert img.format == "PNG" and img.size[0] > 200
@@ -69,6 +69,8 @@ def test_rerun_resumes_from_the_cache(run, dataset):
     before = paths["csv"].read_text()
     evaluate(_config(dataset, out), progress=False)
     assert [p.stat().st_mtime_ns for p in cache] == stamps  # nothing re-encoded or re-measured
+    assert paths["csv"].read_text() == before
+    evaluate(_config(dataset, out, report_only=True), progress=False)
     assert paths["csv"].read_text() == before
 
 
