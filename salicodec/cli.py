@@ -247,6 +247,57 @@ def _cmd_train(args) -> int:
     sampler = trainer.make_sampler()
     last = trainer.run(sampler, time_budget_min=args.time_budget, max_steps=args.max_steps)
     print(f"stopped at step {trainer.step}; checkpoint {out / 'last.pt'}; last: {last}")
+# eval
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="rate-distortion benchmark of codecs on an image folder (e.g. Kodak)")
+    p.add_argument("dataset", help="folder of test images")
+    p.add_argument("--codecs", default="standard",
+                   help="comma list: heic, avif, jxl, jpeg2000, webp, jpeg-420, jpeg-444, mozjpeg, ours, "
+                        "ours:<model>; or 'standard' / 'all' (default: standard)")
+    p.add_argument("--bpp", default="0.23,0.37,0.67,1.0", help="target rates, comma list (default: %(default)s)")
+    p.add_argument("--metrics", default="psnr,ms-ssim,lpips,psnr-s", help="comma list (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output folder (an earlier eval folder is resumed)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an eval folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory probes")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild the reports from what the output folder has cached; encode nothing")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _parse_float_list(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SalicodecError(f"--{what}: not a comma list of numbers: {text!r}") from None
+    if not values or any(not (0 < v <= 24) for v in values):
+        raise SalicodecError(f"--{what}: give rates in (0, 24] bits per pixel")
+    return sorted(set(values))
+
+
+def _cmd_eval(args) -> int:
+    import shlex
+    from pathlib import Path
+
+    from .baselines import expand_codec_list
+    from .evaluation import EvalConfig, evaluate
+    from .evaluation.metrics import KNOWN
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in KNOWN]
+    if unknown or not metrics:
+        raise SalicodecError(f"unknown metric(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(KNOWN)})")
+    if args.jobs < 1 or (args.limit is not None and args.limit < 1):
+        raise SalicodecError("--jobs and --limit must be positive")
+    config = EvalConfig(dataset=Path(args.dataset), codecs=expand_codec_list(args.codecs),
+                        targets=_parse_float_list(args.bpp, "bpp"), metrics=metrics, out=Path(args.out),
+                        jobs=args.jobs, limit=args.limit, force=args.force, memory=not args.no_memory, report_only=args.report_only,
+                        command="salicodec " + shlex.join(sys.argv[1:]))
+    paths = evaluate(config, progress=not args.no_progress)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
     return 0
 
 
@@ -272,6 +323,7 @@ ADDERS = [
     _add_weights,
     _add_saliency,
     _add_train,
+    _add_eval,
 ]
 
 
