@@ -54,7 +54,7 @@ def _add_study(sub) -> None:
     ssub = p.add_subparsers(dest="study_cmd", required=True)
     c = ssub.add_parser("create", help="compress a dataset with every codec at every rate; lay out all pairs")
     c.add_argument("dataset_dir", help="folder of original images")
-    c.add_argument("--codecs", required=True, help="comma-separated codec names, e.g. jpeg,webp")
+    c.add_argument("--codecs", required=True, help="comma-separated codec names as in salicodec eval, e.g. heic,jpeg2000,webp,jpeg-420")
     c.add_argument("--bpp", required=True, help="comma-separated target bpps, e.g. 0.23,0.37,0.67,1.0")
     c.add_argument("--out", required=True, help="the study folder to create")
     c.add_argument("--votes-per-trial", type=int, default=5, help="participants per pair (paper: 5-6)")

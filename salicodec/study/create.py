@@ -22,7 +22,7 @@ from ..errors import SalicodecError
 from ..imageio import load_rgb
 from . import db
 from .layout import CODEC_NAME, DATABASE, IMAGE_ID, MANIFEST, Study, StudyConfig, bpp_key
-from .reconstruct import Reconstructor, default_reconstructor
+from .reconstruct import Reconstructor, check_codecs, default_reconstructor
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
 MIN_SIDE = 32  # the magnifier needs some room; smaller images are not useful for a study
@@ -53,7 +53,7 @@ def validate_config(config: StudyConfig) -> None:
         raise SalicodecError("a codec is listed twice")
     for c in config.codecs:
         if not CODEC_NAME.match(c):
-            raise SalicodecError(f"codec name {c!r}: use lower-case letters, digits, '.', '_' or '-'")
+            raise SalicodecError(f"codec name {c!r}: use lower-case letters, digits, '.', '_', ':' or '-'")
     if not config.bpps:
         raise SalicodecError("give at least one target bpp")
     if len({bpp_key(b) for b in config.bpps}) != len(config.bpps):
@@ -109,7 +109,9 @@ def create_study(
     if not out.parent.is_dir():
         raise SalicodecError(f"{out.parent}: no such directory")
     files = list_dataset(Path(dataset_dir), max_images)
-    reconstructor = reconstructor or default_reconstructor()
+    if reconstructor is None:
+        check_codecs(config.codecs)
+        reconstructor = default_reconstructor()
 
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
@@ -124,18 +126,18 @@ def create_study(
                 raise SalicodecError(f"{path}: {w}x{h} is too small for a study (min side {MIN_SIDE})")
             rel = f"images/{image}/original.png"
             _save_png(rgb, tmp / rel)
-            entry = {"original": rel, "width": w, "height": h, "source": path.name, "reconstructions": {}}
-            for bpp in config.bpps:
-                per_codec = {}
-                for codec in config.codecs:
-                    rec = reconstructor(rgb, codec, bpp)
+            entry = {"original": rel, "width": w, "height": h, "source": path.name,
+                     "reconstructions": {bpp_key(b): {} for b in config.bpps}}
+            for codec in config.codecs:
+                recs = reconstructor(rgb, codec, list(config.bpps))
+                for bpp, rec in zip(config.bpps, recs, strict=True):
                     if rec.rgb.shape != rgb.shape or rec.rgb.dtype != np.uint8:
                         raise SalicodecError(f"codec {codec}: reconstruction of {image} has the wrong shape")
-                    rrel = f"images/{image}/{bpp_key(bpp)}/{codec}.png"
+                    rrel = f"images/{image}/{bpp_key(bpp)}/{codec.replace(':', '_')}.png"
                     _save_png(rec.rgb, tmp / rrel)
-                    per_codec[codec] = {"file": rrel, "bpp": round(rec.bpp, 6), "setting": rec.setting}
-                    bar.update(1)
-                entry["reconstructions"][bpp_key(bpp)] = per_codec
+                    entry["reconstructions"][bpp_key(bpp)][codec] = {
+                        "file": rrel, "bpp": round(rec.bpp, 6), "setting": rec.setting}
+                bar.update(len(config.bpps))
             study.images[image] = entry
         bar.close()
 

@@ -22,7 +22,7 @@ MANIFEST = "study.json"
 DATABASE = "study.sqlite"
 FORMAT_VERSION = 1
 IMAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-CODEC_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+CODEC_NAME = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,63}$")  # "ours:<model>" names a shipped model
 
 
 def bpp_key(bpp: float) -> str:
