@@ -38,6 +38,7 @@ from .layout import Study, load
 TOKEN_RE = r"[A-Za-z0-9_-]{16,64}"
 ROUTES_GET = [
     ("landing", re.compile(r"^/$")),
+    ("favicon", re.compile(r"^/favicon\.ico$")),
     ("static", re.compile(r"^/static/([a-z]+\.(?:css|js))$")),
     ("enrol", re.compile(rf"^/enrol/({TOKEN_RE})$")),
     ("instructions", re.compile(rf"^/s/({TOKEN_RE})/$")),
@@ -99,11 +100,13 @@ class StudyServer(ThreadingHTTPServer):
 class StudyHandler(BaseHTTPRequestHandler):
     server: StudyServer
     server_version = "salicodec-study"
-    sys_version = ""
     timeout = 30  # a client that stalls mid-request is dropped, not waited for forever
     protocol_version = "HTTP/1.0"
 
     # ---------------------------------------------------------------- plumbing
+    def version_string(self) -> str:
+        return self.server_version  # no Python version in the Server header
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - signature of the base class
         if self.server.quiet:
             return
@@ -158,6 +161,8 @@ class StudyHandler(BaseHTTPRequestHandler):
         name, groups = found
         if name == "landing":
             return self._send(200, self.server.static["index.html"], "text/html; charset=utf-8")
+        if name == "favicon":
+            return self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon", cache="max-age=86400")
         if name == "static":
             if groups[0] not in STATIC_FILES:
                 return self._error(HTTPStatus.NOT_FOUND, "Not found")
