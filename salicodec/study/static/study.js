@@ -16,7 +16,7 @@
 
   let current = null; // the presentation being answered: {presentation, width, height, ...}
   let shownAt = 0;
-  let zoom = 3; // magnified screen pixels per image pixel; "+" and "-" change it
+  let zoom = 3; // magnification; "+" and "-" change it
   let lastUV = null;
 
   function setState(state) {
@@ -112,7 +112,10 @@
     lastUV = [u, v];
     const W = current.width, H = current.height;
     const cssW = mags.original.clientWidth, cssH = (cssW * 2) / 3;
-    const sw = Math.min(W, cssW / zoom), sh = Math.min(H, cssH / zoom); // window in image pixels
+    // Screen pixels per image pixel: `zoom`, and never less than `zoom` times the overview's scale,
+    // so that small images shown enlarged are still magnified.
+    const scale = zoom * Math.max(1, imgs.original.clientWidth / W);
+    const sw = Math.min(W, cssW / scale), sh = Math.min(H, cssH / scale); // window in image pixels
     const cx = u * W, cy = v * H;
     const sx = Math.min(Math.max(cx - sw / 2, 0), W - sw);
     const sy = Math.min(Math.max(cy - sh / 2, 0), H - sh);
