@@ -89,6 +89,10 @@ class StudyServer(ThreadingHTTPServer):
         self.enrol_key = key if enrol else None
         self.quota = study.quota(self.n_trials)
         self.log_lock = threading.Lock()
+        # Writers queue here instead of in SQLite's busy handler, whose sleep-and-retry backoff
+        # gave multi-second tail latencies under many concurrent participants. SQLite's own locking
+        # still guards against other processes (e.g. `study tokens` while serving).
+        self.write_lock = threading.Lock()
         super().__init__(address, StudyHandler)
 
     @property
@@ -213,7 +217,8 @@ class StudyHandler(BaseHTTPRequestHandler):
             pid = self._participant(conn, found[1][0])
             if pid is None:
                 return None
-            status = db.record_vote(conn, pid, presentation_id, side, response_ms)
+            with self.server.write_lock:
+                status = db.record_vote(conn, pid, presentation_id, side, response_ms)
             if status is None:
                 return self._error(HTTPStatus.NOT_FOUND, "no such presentation for this participant")
             prog = db.progress(conn, pid, self.server.quota)
@@ -247,9 +252,10 @@ class StudyHandler(BaseHTTPRequestHandler):
 
     def _next(self, conn, pid: int, token: str) -> None:
         server = self.server
-        pres = db.next_presentation(
-            conn, pid, votes_per_trial=server.study.config.votes_per_trial, quota=server.quota, rng=server.rng
-        )
+        with server.write_lock:
+            pres = db.next_presentation(
+                conn, pid, votes_per_trial=server.study.config.votes_per_trial, quota=server.quota, rng=server.rng
+            )
         prog = db.progress(conn, pid, server.quota)
         progress = {"answered": prog.answered, "quota": prog.quota}
         if pres is None:

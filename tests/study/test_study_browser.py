@@ -69,7 +69,7 @@ def browser():
         yield p, chromium
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(1800)  # includes installing Chromium on a fresh machine
 def test_trial_in_headless_chromium(browser, server, tmp_path):
     p, chromium = browser
     tok = server.tokens(1)[0]
