@@ -204,3 +204,14 @@ def test_default_bind_is_localhost():
 
     args = build_parser().parse_args(["study", "serve", "x"])
     assert args.host == "127.0.0.1"
+
+
+def test_tokens_command_prints_working_links(server, capsys):
+    from salicodec.cli import main
+
+    assert main(["study", "tokens", str(server.study.root), "-n", "3", "--base-url", server.url]) == 0
+    links = capsys.readouterr().out.split()
+    assert len(links) == 3 and len(set(links)) == 3
+    for link in links:
+        assert http("GET", link)[0] == 200
+    assert main(["study", "tokens", str(server.study.root), "-n", "0"]) == 2
