@@ -151,6 +151,58 @@ def _cmd_study(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# eval
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="rate-distortion benchmark of codecs on an image folder (e.g. Kodak)")
+    p.add_argument("dataset", help="folder of test images")
+    p.add_argument("--codecs", default="standard",
+                   help="comma list: heic, avif, jxl, jpeg2000, webp, jpeg-420, jpeg-444, mozjpeg, ours, "
+                        "ours:<model>; or 'standard' / 'all' (default: standard)")
+    p.add_argument("--bpp", default="0.23,0.37,0.67,1.0", help="target rates, comma list (default: %(default)s)")
+    p.add_argument("--metrics", default="psnr,ms-ssim,lpips,psnr-s", help="comma list (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output folder (an earlier eval folder is resumed)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an eval folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _parse_float_list(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SalicodecError(f"--{what}: not a comma list of numbers: {text!r}") from None
+    if not values or any(not (0 < v <= 24) for v in values):
+        raise SalicodecError(f"--{what}: give rates in (0, 24] bits per pixel")
+    return sorted(set(values))
+
+
+def _cmd_eval(args) -> int:
+    import shlex
+    from pathlib import Path
+
+    from .baselines import expand_codec_list
+    from .evaluation import EvalConfig, evaluate
+    from .evaluation.metrics import KNOWN
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in KNOWN]
+    if unknown or not metrics:
+        raise SalicodecError(f"unknown metric(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(KNOWN)})")
+    if args.jobs < 1 or (args.limit is not None and args.limit < 1):
+        raise SalicodecError("--jobs and --limit must be positive")
+    config = EvalConfig(dataset=Path(args.dataset), codecs=expand_codec_list(args.codecs),
+                        targets=_parse_float_list(args.bpp, "bpp"), metrics=metrics, out=Path(args.out),
+                        jobs=args.jobs, limit=args.limit, force=args.force,
+                        command="salicodec " + shlex.join(sys.argv[1:]))
+    paths = evaluate(config, progress=not args.no_progress)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="salicodec",
@@ -166,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 ADDERS = [
     _add_weights,
     _add_study,
+    _add_eval,
 ]
 
 
