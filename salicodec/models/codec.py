@@ -170,7 +170,7 @@ class SaliCodec(nn.Module):
             self.ctx_z = ContextModel(cfg.num_centres, cfg.context_width, conditional=False)
 
     # ------------------------------------------------------------------ training path
-    def forward(self, x: torch.Tensor, saliency: torch.Tensor | None = None) -> dict:
+    def forward(self, x: torch.Tensor, saliency: torch.Tensor | None = None, use_masks: bool = True) -> dict:
         """x (N, 3, H, W) in [0, 1] with H, W multiples of 32; saliency (N, 1, H/8, W/8) in {0, 1}.
 
         Returns x_hat, bits per image for each stage (Eq. 12), the stage-two reconstruction
@@ -182,12 +182,19 @@ class SaliCodec(nn.Module):
         st = self.training
         m1 = channel_mask(importance, saliency, cfg.channels, cfg.saliency_weight,
                           cfg.importance_weight, straight_through=st)
+        if not use_masks:
+            m1 = torch.ones_like(m1)
         y_t, y_idx = self.q1(y * m1)
         out = {"importance": importance, "mask_y": m1}
         if cfg.hierarchical:
-            ez = self.e2(y_t)
+            # The second stage learns from y~ but does not shape it: mse(y~, D2(z~)) and the rate
+            # of z~ train E2/D2 (Sec. 3.3). Without the detach the easiest way to lower
+            # mse(y~, D2(z~)) is a constant y~, and training collapsed to exactly that.
+            ez = self.e2(y_t.detach())
             z, imp2 = ez[:, : cfg.channels], torch.sigmoid(ez[:, cfg.channels :])
             m2 = channel_mask(imp2, None, cfg.channels, 0.0, 1.0, straight_through=st)
+            if not use_masks:
+                m2 = torch.ones_like(m2)
             z_t, z_idx = self.q2(z * m2)
             d = self.d2(z_t)
             logits_y = self.ctx_y(y_t, d)

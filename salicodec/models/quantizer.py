@@ -41,6 +41,11 @@ class CentreQuantizer(nn.Module):
         hard = c_sorted[idx]
         if not self.training:
             return hard, idx
+        # Beyond the outermost centres the soft value saturates while the gradient keeps its
+        # sign; Adam turns such tiny gradients into steady steps and y drifted to +-1000. Clamping
+        # one unit outside the centres leaves the hard symbol unchanged and stops that.
+        lo, hi = c_sorted[0] - 1.0, c_sorted[-1] + 1.0
+        y = torch.maximum(torch.minimum(y, hi), lo)
         # Eq. 6 with the squared distance of Agustsson et al. 2017 and Mentzer et al. 2018:
         # softmax over -sigma * (y - c_j)^2, the soft value is the expected centre. With the plain
         # distance |y - c_j| the softmax stops depending on y once y is outside the centres'

@@ -40,6 +40,7 @@ class TrainConfig:
     lr_decay_every: int = 40_000  # paper: x0.1 every two epochs of ImageNet; here in steps
     lr_decay: float = 0.1
     grad_clip: float = 1.0
+    mask_warmup_steps: int = 500  # all channels kept until then (see SaliCodec.forward)
     seed: int = 1
     checkpoint_minutes: float = 5.0
     log_every: int = 10
@@ -123,6 +124,7 @@ class Trainer:
         if cfg.init_from:
             ck = torch.load(_expand(cfg.init_from), map_location="cpu", weights_only=True)
             self.model.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()})
+        self.fresh = not cfg.init_from
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.dpl = None
         if cfg.loss.dpl_weight > 0:
@@ -168,7 +170,7 @@ class Trainer:
         use_amp = cfg.amp and self.device.type == "cuda"
         self.model.train()
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            out = self.ddp_model(x, s_grid)
+            out = self.ddp_model(x, s_grid, use_masks=self.step >= cfg.mask_warmup_steps)
         # Rate and distortion in float32: cross-entropies and small MSEs lose too much in bf16.
         out = {k: (v.float() if torch.is_tensor(v) else v) for k, v in out.items()}
         terms = codec_loss(out, x, s, cfg.loss, self.dpl)
@@ -178,7 +180,33 @@ class Trainer:
             terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip).detach()
         self.opt.step()
         self.step += 1
-        return {k: float(v) for k, v in terms.items()}
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    @torch.no_grad()
+    def data_dependent_init(self, x: torch.Tensor, importance_logit: float = 1.5) -> None:
+        """Scale the bottleneck layers of E1 and E2 so that y and z start with unit std.
+
+        With PyTorch's default init y has a std of ~0.03, far inside the centres (linspace(-2, 2)):
+        every latent quantises to the same centre, no information reaches D1, and training
+        collapses (the importance map goes to 0, then y drifts unboundedly). Data-dependent
+        initialisation as in Salimans & Kingma 2016. The importance channel starts at
+        sigmoid(1.5) = 0.82, so most channels are on at the start.
+        """
+        m = self.model
+        x = x.to(self.device)
+        c = m.cfg.channels
+
+        def rescale(conv: torch.nn.Conv2d, out: torch.Tensor) -> None:
+            std = out[:, :c].std().clamp_min(1e-6)
+            conv.weight[:c] /= std
+            conv.bias[:c] /= std
+            conv.weight[c:] *= 0.0
+            conv.bias[c:] = importance_logit
+
+        rescale(m.e1.net[-1], m.e1(x))
+        if m.cfg.hierarchical:
+            y_t, _ = m.q1(m.e1(x)[:, :c])
+            rescale(m.e2.net[-1], m.e2(y_t))
 
     def run(self, sampler: CropSampler, time_budget_min: float | None = None, max_steps: int | None = None) -> dict:
         cfg = self.cfg
@@ -199,6 +227,9 @@ class Trainer:
         per_rank = max(cfg.batch_size // world, 1)
         last = {}
         t_prev, step_prev = time.time(), self.step
+        if self.step == 0 and self.fresh:
+            # A batch no training step uses (steps count from 0; rank 10**6 is never a real rank).
+            self.data_dependent_init(sampler.batch(per_rank, cfg.seed, 0, 10**6)[0])
         end_step = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
         while self.step < end_step and time.time() < deadline:
             x, s = sampler.batch(per_rank, cfg.seed, self.step, self.rank)
