@@ -86,7 +86,7 @@ def to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
     return x.permute(1, 2, 0).contiguous().numpy()
 
 
-def compress(image, model=None, *, bpp: float | None = None, saliency="none", return_stats: bool = False):
+def compress(image, model=None, *, bpp: float | None = None, saliency="auto", return_stats: bool = False):
     """Compress an image (PIL image, or uint8 array (H, W) / (H, W, 3)) into .sali bytes.
 
     model: a shipped model name, a SaliCodec instance, or None (the default model, or the one
@@ -128,7 +128,7 @@ def decompress(data: bytes, model: SaliCodec | None = None) -> Image.Image:
     return img.convert("L") if f.greyscale else img
 
 
-def reconstruct(image, model=None, *, bpp: float | None = None, saliency="none") -> np.ndarray:
+def reconstruct(image, model=None, *, bpp: float | None = None, saliency="auto") -> np.ndarray:
     """The model's own forward reconstruction with hard quantisation (no entropy coding)."""
     loaded = _as_loaded(image)
     rgb = loaded.rgb

@@ -16,7 +16,7 @@ from tests.conftest import photo
 
 @pytest.fixture(scope="module")
 def valid_file(tiny_model) -> bytes:
-    return api.compress(photo(48, 64), tiny_model)
+    return api.compress(photo(48, 64), tiny_model, saliency="none")
 
 
 def run_cli(capsys, argv) -> tuple[int, str]:

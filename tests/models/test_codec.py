@@ -11,16 +11,17 @@ from tests.conftest import make_tiny_model, photo
 @pytest.mark.parametrize("h, w", [(1, 1), (17, 31), (321, 481), (1500, 2000)])
 def test_roundtrip_equals_forward_reconstruction(tiny_model, h, w):
     img = photo(h, w, seed=h)
-    data = api.compress(img, tiny_model)
+    data = api.compress(img, tiny_model, saliency="none")
     out = np.asarray(api.decompress(data, tiny_model))
     assert out.shape == (h, w, 3)
-    assert np.array_equal(out, api.reconstruct(img, tiny_model))
+    assert np.array_equal(out, api.reconstruct(img, tiny_model, saliency="none"))
 
 
 def test_single_level_model_roundtrip():
     m = make_tiny_model(3, hierarchical=False)
     img = photo(70, 90)
-    assert np.array_equal(np.asarray(api.decompress(api.compress(img, m), m)), api.reconstruct(img, m))
+    assert np.array_equal(np.asarray(api.decompress(api.compress(img, m, saliency="none"), m)),
+                          api.reconstruct(img, m, saliency="none"))
 
 
 def test_saliency_gives_salient_cells_all_channels(tiny_model):
@@ -41,7 +42,7 @@ def test_saliency_gives_salient_cells_all_channels(tiny_model):
 
 def test_decoding_independent_of_thread_count(tiny_model):
     img = photo(96, 128, seed=5)
-    data = api.compress(img, tiny_model)
+    data = api.compress(img, tiny_model, saliency="none")
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -55,7 +56,7 @@ def test_decoding_independent_of_thread_count(tiny_model):
 
 def test_payload_matches_predicted_cross_entropy(tiny_model, kodak_dir):
     rgb = np.asarray(Image.open(kodak_dir / "kodim05.png").convert("RGB"))
-    data, code = api.compress(rgb, tiny_model, return_stats=True)
+    data, code = api.compress(rgb, tiny_model, saliency="none", return_stats=True)
     f = container.unpack(data)
     payload_bits = 8 * sum(len(s) for s in f.sections)
     # The training path's cross-entropy (Eq. 12) plus the coded channel counts.
@@ -68,12 +69,12 @@ def test_payload_matches_predicted_cross_entropy(tiny_model, kodak_dir):
 
 def test_greyscale_roundtrip_gives_greyscale(tiny_model):
     g = Image.fromarray(photo(40, 50)[:, :, 0], "L")
-    out = api.decompress(api.compress(g, tiny_model), tiny_model)
+    out = api.decompress(api.compress(g, tiny_model, saliency="none"), tiny_model)
     assert out.mode == "L" and out.size == (50, 40)
 
 
 def test_wrong_weights_refused(tiny_model):
-    data = api.compress(photo(32, 32), tiny_model)
+    data = api.compress(photo(32, 32), tiny_model, saliency="none")
     other = make_tiny_model(seed=9)
     with pytest.raises(container.FormatError, match="different weights"):
         api.decompress(data, other)
