@@ -179,9 +179,9 @@ class SaliCodec(nn.Module):
         cfg = self.cfg
         e = self.e1(x)
         y, importance = e[:, : cfg.channels], torch.sigmoid(e[:, cfg.channels :])
-        st = self.training
+        mode = "soft" if self.training else "hard"
         m1 = channel_mask(importance, saliency, cfg.channels, cfg.saliency_weight,
-                          cfg.importance_weight, straight_through=st)
+                          cfg.importance_weight, mode=mode)
         if not use_masks:
             m1 = torch.ones_like(m1)
         y_t, y_idx = self.q1(y * m1)
@@ -192,7 +192,7 @@ class SaliCodec(nn.Module):
             # mse(y~, D2(z~)) is a constant y~, and training collapsed to exactly that.
             ez = self.e2(y_t.detach())
             z, imp2 = ez[:, : cfg.channels], torch.sigmoid(ez[:, cfg.channels :])
-            m2 = channel_mask(imp2, None, cfg.channels, 0.0, 1.0, straight_through=st)
+            m2 = channel_mask(imp2, None, cfg.channels, 0.0, 1.0, mode=mode)
             if not use_masks:
                 m2 = torch.ones_like(m2)
             z_t, z_idx = self.q2(z * m2)

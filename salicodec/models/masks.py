@@ -8,8 +8,9 @@ Definition (also in docs/MODELS.md):
   mask_c = 1 if c < k else 0               a position keeps its first k channels
 
 So a salient position (s = 1) keeps all C channels, and since m1 only grows with s, a salient
-position never keeps fewer channels than it would without saliency. For the gradient the hard
-mask is replaced by Mentzer's soft mask clamp(C * m - c, 0, 1) (straight-through). The second
+position never keeps fewer channels than it would without saliency. In training the forward
+pass uses Mentzer's soft mask clamp(C * m - c, 0, 1) (the channel at the boundary is scaled, not
+cut): a straight-through hard mask gave gradients that drove the importance map to 0. The second
 stage uses the same expansion with m2 = i2 (no saliency).
 """
 from __future__ import annotations
@@ -28,18 +29,27 @@ def kept_channels(importance: torch.Tensor, saliency: torch.Tensor | None, chann
 
 def channel_mask(importance: torch.Tensor, saliency: torch.Tensor | None, channels: int,
                  saliency_weight: float = 1.0, importance_weight: float = 1.0,
-                 straight_through: bool = True) -> torch.Tensor:
-    """Expand (N, 1, H, W) maps into an (N, C, H, W) mask; hard forward, soft gradient in training."""
+                 mode: str = "hard") -> torch.Tensor:
+    """Expand (N, 1, H, W) maps into an (N, C, H, W) mask.
+
+    mode "hard": the mask the codec codes with; "soft": Mentzer's clamp(C*m - c, 0, 1), used in
+    the training forward pass (one fractional channel per position, exact gradients);
+    "straight_through": hard forward, soft gradient.
+    """
     m = importance_weight * importance
     if saliency is not None:
         m = m + saliency_weight * saliency
     m = m.clamp(0.0, 1.0)
     c = torch.arange(channels, device=m.device, dtype=m.dtype).view(1, channels, 1, 1)
     hard = (c < torch.ceil(channels * m)).to(m.dtype)
-    if not straight_through:
+    if mode == "hard":
         return hard
     soft = (channels * m - c).clamp(0.0, 1.0)
-    return soft + (hard - soft).detach()
+    if mode == "soft":
+        return soft
+    if mode == "straight_through":
+        return soft + (hard - soft).detach()
+    raise ValueError(f"unknown mask mode {mode!r}")
 
 
 def mask_from_counts(k: torch.Tensor, channels: int) -> torch.Tensor:

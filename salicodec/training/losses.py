@@ -19,7 +19,7 @@ class LossConfig:
     target_bpp: float = 0.5  # t
     rate_weight: float = 1.0  # alpha
     rate_beta: float = 1.0  # beta
-    mse_scale: float = 100.0  # MSE on [0, 1] pixels times this, to sit near DPL's magnitude
+    mse_scale: float = 400.0  # MSE on [0, 1] pixels times this (x 0.25 on background, Eq. 13)
     dpl_weight: float = 0.0  # 0 = MSE only (the first phase on a CPU); the paper uses MSE + DPL
     w_salient: float = 0.75  # w1 (Eq. 13)
     w_background: float = 0.25  # w2
@@ -34,7 +34,10 @@ def masked_mse(x: torch.Tensor, x_hat: torch.Tensor, m: torch.Tensor) -> torch.T
 def codec_loss(out: dict, x: torch.Tensor, s: torch.Tensor | None, cfg: LossConfig, dpl=None) -> dict:
     n, _, h, w = x.shape
     bpp = (out["bits_y"] + out["bits_z"]) / (h * w)
-    rate = torch.clamp(cfg.rate_beta * bpp, min=cfg.target_bpp).mean()
+    # Clipped on the batch mean, as Mentzer et al. clip H: clipping per image lets the crops above
+    # the target push the (shared) importance map down while those below push nothing back up,
+    # and the rate collapsed far below the target.
+    rate = torch.clamp(cfg.rate_beta * bpp.mean(), min=cfg.target_bpp)
     x_hat = out["x_hat"]
     if s is None:
         s = torch.zeros(n, 1, h, w, device=x.device)

@@ -31,13 +31,21 @@ def test_channel_mask_definition_and_saliency_monotone():
     s = torch.tensor([[[[1.0, 0.0, 1.0, 0.0]]]])
     ks = kept_channels(imp, s, C)
     assert (ks >= k).all() and ks.flatten().tolist() == [8, 1, 8, 8]
-    hard = channel_mask(imp, s, C, straight_through=False)
+    hard = channel_mask(imp, s, C, mode="hard")
     assert torch.equal(hard.bool(), mask_from_counts(ks[:, 0], C))
 
 
 def test_channel_mask_straight_through_gradient():
     imp = torch.full((1, 1, 2, 2), 0.4, requires_grad=True)
-    m = channel_mask(imp, None, 8, straight_through=True)
+    m = channel_mask(imp, None, 8, mode="straight_through")
     assert set(m.detach().flatten().tolist()) <= {0.0, 1.0}
     m.sum().backward()
     assert imp.grad.abs().sum() > 0
+
+
+def test_soft_mask_has_one_fractional_channel():
+    imp = torch.full((1, 1, 1, 1), 0.43, requires_grad=True)
+    m = channel_mask(imp, None, 8, mode="soft").flatten()
+    assert m[:3].tolist() == [1.0, 1.0, 1.0] and 0 < float(m[3]) < 1 and m[4:].abs().sum() == 0
+    m.sum().backward()
+    assert float(imp.grad) == 8.0
