@@ -401,6 +401,87 @@ def _cmd_eval(args) -> int:
     paths = evaluate(config, progress=not args.no_progress)
     for name, path in paths.items():
         print(f"{name}: {path}")
+# metric
+def _add_metric(sub) -> None:
+    p = sub.add_parser(
+        "metric",
+        help="full-reference metrics of a pair; train / score LPIPS-Comp on 2AFC data",
+        description=(
+            "salicodec metric REF DIST [--metrics ...] [--saliency MASK] [--json]\n"
+            "salicodec metric train-2afc DATA.csv -o WEIGHTS.pth [--epochs N] [--force]\n"
+            "salicodec metric score-2afc DATA.csv --metric NAME\n"
+            "2AFC CSV columns: ref,p0,p1,h[,votes] (paths relative to the CSV; h = fraction preferring p1)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("items", nargs="+", metavar="REF DIST | train-2afc DATA | score-2afc DATA")
+    p.add_argument("--metrics", help="comma-separated metric names (default: all but psnr-s, lpips-comp)")
+    p.add_argument("--saliency", metavar="MASK", help="saliency mask image (grey, same size) for psnr-s")
+    p.add_argument("--json", action="store_true", help="print JSON (infinite values as the string \"inf\")")
+    p.add_argument("--metric", help="score-2afc: the metric to score")
+    p.add_argument("-o", "--output", help="train-2afc: weights file to write")
+    p.add_argument("--epochs", type=int, default=300, help="train-2afc: training epochs (default 300)")
+    p.add_argument("--force", action="store_true", help="overwrite the output file")
+    p.set_defaults(func=_cmd_metric)
+
+
+def _cmd_metric(args) -> int:
+    import json
+    import math
+
+    from . import metrics
+    from .imageio import load_rgb
+
+    def fmt(v: float):
+        return "inf" if math.isinf(v) else v
+
+    mode = args.items[0]
+    if mode in ("train-2afc", "score-2afc"):
+        if len(args.items) != 2:
+            raise SalicodecError(f"usage: salicodec metric {mode} DATA.csv")
+        from .metrics import twoafc
+
+        if mode == "train-2afc":
+            if not args.output:
+                raise SalicodecError("train-2afc needs -o WEIGHTS.pth")
+            from pathlib import Path
+
+            from .metrics.lpips import save_lin_weights
+
+            out = Path(args.output)
+            if out.exists() and not args.force:
+                raise SalicodecError(f"{out}: exists (use --force to overwrite)")
+            if args.epochs < 1:
+                raise SalicodecError("--epochs must be at least 1")
+            ws = twoafc.train_2afc(args.items[1], config=twoafc.TrainConfig(epochs=args.epochs))
+            save_lin_weights(ws, out, force=args.force)
+            print(f"wrote {out}")
+            return 0
+        if not args.metric:
+            raise SalicodecError("score-2afc needs --metric NAME")
+        score, human, n = twoafc.score_metric_2afc(args.items[1], args.metric)
+        if args.json:
+            print(json.dumps({"metric": args.metric, "2afc": score, "human": human, "judgements": n}))
+        else:
+            print(f"{args.metric}: 2AFC score {score:.4f} on {n} judgements (human {human:.4f})")
+        return 0
+    if len(args.items) != 2:
+        raise SalicodecError("usage: salicodec metric REF DIST (or: metric train-2afc / score-2afc DATA)")
+    ref, dist = load_rgb(args.items[0]), load_rgb(args.items[1])
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()] if args.metrics else list(metrics.DEFAULT_METRICS)
+    saliency = None
+    if args.saliency:
+        import numpy as np
+
+        saliency = load_rgb(args.saliency).astype(np.float64).mean(axis=2) / 255.0
+        if not args.metrics:
+            names.append("psnr-s")
+    values = metrics.compute(ref, dist, names, saliency=saliency)
+    if args.json:
+        print(json.dumps({k: fmt(v) for k, v in values.items()}))
+    else:
+        for k, v in values.items():
+            print(f"{k:12s} {'inf' if math.isinf(v) else f'{v:.6g}'}")
     return 0
 
 
@@ -428,6 +509,7 @@ ADDERS = [
     _add_train,
     _add_study,
     _add_eval,
+    _add_metric,
 ]
 
 

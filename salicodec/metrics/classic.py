@@ -48,7 +48,7 @@ def psnr_luma(ref: np.ndarray, dist: np.ndarray) -> float:
 
 
 def _as_tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].double()
+    return torch.from_numpy(np.array(a, dtype=np.float64)).permute(2, 0, 1)[None]  # a writable copy
 
 
 def ssim_rgb(ref: np.ndarray, dist: np.ndarray) -> float:
@@ -69,3 +69,36 @@ def msssim_rgb(ref: np.ndarray, dist: np.ndarray) -> float:
 def msssim_db(value: float) -> float:
     """MS-SSIM on the dB scale used by the anchors: -10 log10(1 - MS-SSIM)."""
     return math.inf if value >= 1.0 else -10.0 * math.log10(1.0 - value)
+
+
+def check_saliency(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A saliency mask (H, W) as float64 in [0, 1]: bool, uint8 (0..255) or float in [0, 1]."""
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[2] in (1, 3):
+        m = m[..., 0]
+    if m.ndim != 2 or m.shape != tuple(shape[:2]):
+        raise SalicodecError(
+            f"saliency mask must be (H, W) = {shape[0]}x{shape[1]}, got shape {tuple(np.shape(mask))}"
+        )
+    if m.dtype == np.uint8:
+        return m.astype(np.float64) / 255.0
+    m = m.astype(np.float64)
+    if not np.isfinite(m).all() or m.min() < 0 or m.max() > 1:
+        raise SalicodecError("saliency mask values must lie in [0, 1] (or be uint8 0..255)")
+    return m
+
+
+def psnr_salient(ref: np.ndarray, dist: np.ndarray, saliency: np.ndarray) -> float:
+    """PSNR-S (Prakash et al. 2017): RGB PSNR over the salient region only.
+
+    With a binary mask this is the PSNR of the salient pixels; a soft mask weights each pixel's
+    squared error by its saliency: MSE = Σ s·‖Δ‖² / (3 Σ s).
+    """
+    check_pair(ref, dist)
+    s = check_saliency(saliency, ref.shape)
+    total = float(s.sum())
+    if total == 0:
+        raise SalicodecError("saliency mask is empty: PSNR-S is undefined")
+    d = ref.astype(np.float64) - dist.astype(np.float64)
+    mse = float((s * (d * d).sum(axis=2)).sum()) / (3.0 * total)
+    return mse_to_psnr(mse)
