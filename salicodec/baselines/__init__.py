@@ -1,0 +1,60 @@
+"""Standard image codecs as benchmark entries, one module per codec, plus our own codec.
+
+`make_codec(name)` builds an adapter by name; `STANDARD_CODECS` is what `--codecs standard` means.
+Adapters import their optional library lazily, so a missing one is reported by
+`check_available()` (CodecUnavailable with the reason) and never breaks the others.
+"""
+from __future__ import annotations
+
+from ..errors import SalicodecError
+from .avif import Avif
+from .base import CodecUnavailable, QualityParameter, StandardCodec
+from .heic import HeicX265
+from .jpeg import PillowJpeg
+from .jpeg2000 import OpenJpeg2000
+from .jxl import JpegXl
+from .mozjpeg import MozJpeg
+from .ours import Salicodec
+from .webp import WebP
+
+FACTORIES = {
+    "heic": HeicX265,
+    "avif": Avif,
+    "jxl": JpegXl,
+    "jpeg2000": OpenJpeg2000,
+    "webp": WebP,
+    "jpeg-420": lambda: PillowJpeg("4:2:0"),
+    "jpeg-444": lambda: PillowJpeg("4:4:4"),
+    "mozjpeg": MozJpeg,
+    "ours": Salicodec,
+}
+STANDARD_CODECS = ["heic", "avif", "jxl", "jpeg2000", "webp", "jpeg-420", "jpeg-444", "mozjpeg"]
+REFERENCE_CODEC = "heic"  # BD-rates are against HEIC, the BPG stand-in
+
+
+def make_codec(name: str):
+    if name.startswith("ours:"):
+        return Salicodec(model=name.split(":", 1)[1])
+    if name not in FACTORIES:
+        raise SalicodecError(f"unknown codec {name!r} (known: {', '.join(FACTORIES)}, ours:<model>)")
+    return FACTORIES[name]()
+
+
+def expand_codec_list(spec: str) -> list[str]:
+    """'standard', 'all', or a comma list; 'all' = standard codecs + ours."""
+    names: list[str] = []
+    for part in [p.strip() for p in spec.split(",") if p.strip()]:
+        if part == "standard":
+            names += STANDARD_CODECS
+        elif part == "all":
+            names += STANDARD_CODECS + ["ours"]
+        else:
+            make_codec(part)  # validates the name
+            names.append(part)
+    if not names:
+        raise SalicodecError("no codecs given")
+    return list(dict.fromkeys(names))
+
+
+__all__ = ["CodecUnavailable", "QualityParameter", "StandardCodec", "Salicodec", "make_codec",
+           "expand_codec_list", "STANDARD_CODECS", "REFERENCE_CODEC"]
