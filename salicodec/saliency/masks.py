@@ -72,11 +72,11 @@ def dilate_square(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-def upsample_grid(cells: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The grid mask back at image resolution (nearest), cropped to (height, width)."""
-    fy = math.ceil(height / cells.shape[0])
-    fx = math.ceil(width / cells.shape[1])
-    return np.repeat(np.repeat(cells, fy, axis=0), fx, axis=1)[:height, :width]
+def upsample_grid(cells: np.ndarray, height: int, width: int, factor: int = GRID_FACTOR) -> np.ndarray:
+    """The grid mask back at image resolution (each cell a factor x factor block), cropped."""
+    if cells.shape != (math.ceil(height / factor), math.ceil(width / factor)):
+        raise ValueError(f"grid {cells.shape} does not match a {width}x{height} image at factor {factor}")
+    return np.repeat(np.repeat(cells, factor, axis=0), factor, axis=1)[:height, :width]
 
 
 def salient_fraction(cells: np.ndarray) -> float:

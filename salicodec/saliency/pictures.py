@@ -8,15 +8,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .masks import upsample_grid
+from .masks import GRID_FACTOR, upsample_grid
 
 TINT = np.array([255, 32, 32], dtype=np.float32)
 OUTLINE = np.array([255, 230, 0], dtype=np.uint8)
 
 
-def overlay(rgb: np.ndarray, prob: np.ndarray, cells: np.ndarray) -> Image.Image:
+def overlay(rgb: np.ndarray, prob: np.ndarray, cells: np.ndarray, factor: int = GRID_FACTOR) -> Image.Image:
     h, w = rgb.shape[:2]
-    inside = upsample_grid(cells, h, w)
+    inside = upsample_grid(cells, h, w, factor)
     img = rgb.astype(np.float32)
     alpha = 0.5 * np.clip(prob, 0.0, 1.0)[..., None]
     img = img * (1.0 - alpha) + TINT * alpha
@@ -32,20 +32,21 @@ def overlay(rgb: np.ndarray, prob: np.ndarray, cells: np.ndarray) -> Image.Image
     return Image.fromarray(out)
 
 
-def contact_sheet(tiles: list[tuple[str, Image.Image]], columns: int = 6, tile_width: int = 256) -> Image.Image:
-    """A grid of thumbnails with a caption under each (name, image)."""
+def contact_sheet(tiles: list[tuple[str, Image.Image]], columns: int = 6, tile_height: int = 192) -> Image.Image:
+    """A grid of thumbnails of one height (portrait ones narrower), a caption under each."""
     caption_h = 16
     thumbs = []
     for name, img in tiles:
-        scale = tile_width / max(img.size)
-        thumbs.append((name, img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)))
-    cell_h = max(t.height for _, t in thumbs) + caption_h
+        scale = tile_height / img.height
+        thumbs.append((name, img.resize((round(img.width * scale), tile_height), Image.LANCZOS)))
+    cell_w = max(t.width for _, t in thumbs)
+    cell_h = tile_height + caption_h
     rows = -(-len(thumbs) // columns)
-    sheet = Image.new("RGB", (columns * (tile_width + 4) + 4, rows * (cell_h + 4) + 4), (32, 32, 32))
+    sheet = Image.new("RGB", (columns * (cell_w + 4) + 4, rows * (cell_h + 4) + 4), (32, 32, 32))
     draw = ImageDraw.Draw(sheet)
     for i, (name, t) in enumerate(thumbs):
-        x = 4 + (i % columns) * (tile_width + 4)
+        x = 4 + (i % columns) * (cell_w + 4)
         y = 4 + (i // columns) * (cell_h + 4)
-        sheet.paste(t, (x + (tile_width - t.width) // 2, y))
-        draw.text((x + 2, y + cell_h - caption_h + 2), name, fill=(235, 235, 235))
+        sheet.paste(t, (x + (cell_w - t.width) // 2, y))
+        draw.text((x + 2, y + tile_height + 2), name, fill=(235, 235, 235))
     return sheet
