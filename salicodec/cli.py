@@ -141,6 +141,46 @@ def _cmd_jpeg(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# eval-detection: paper Table 1 analogue (to become `salicodec eval --task detection`)
+def _add_eval_detection(sub) -> None:
+    p = sub.add_parser(
+        "eval-detection",
+        help="AP of a COCO detector (YOLOX-Nano) on images compressed by each codec at target bpps",
+        description="salicodec eval-detection --codecs standard --out DIR",
+    )
+    p.add_argument("--codecs", default="standard",
+                   help="'standard', 'all' or a comma list of codec names (default: standard)")
+    p.add_argument("--bpp", default="0.23,0.37,0.67,1.0", help="target bpps, comma-separated")
+    p.add_argument("--out", default="out/detection", metavar="DIR", help="output folder")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    p.add_argument("--coco", metavar="DIR", help="COCO folder (default: SHARED/data/coco_val_mini)")
+    p.add_argument("--detector-weights", metavar="ONNX", help="default: SHARED/weights/yolox_nano.onnx")
+    p.add_argument("--limit", type=int, help="only the first N images (a quick check)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    p.set_defaults(func=_cmd_eval_detection)
+
+
+def _cmd_eval_detection(args) -> int:
+    from .baselines import expand_codec_list
+    from .evaluation import detection_bench
+
+    try:
+        bpps = [float(b) for b in args.bpp.split(",") if b.strip()]
+    except ValueError:
+        raise SalicodecError(f"--bpp {args.bpp!r}: expected comma-separated numbers") from None
+    if not bpps or any(not 0 < b <= 24 for b in bpps):
+        raise SalicodecError("--bpp: every target must be in (0, 24]")
+    if args.jobs < 1 or args.bootstrap < 0 or (args.limit is not None and args.limit < 1):
+        raise SalicodecError("--jobs and --limit must be >= 1, --bootstrap >= 0")
+    report = detection_bench.run(expand_codec_list(args.codecs), bpps, args.out, jobs=args.jobs,
+                                 bootstrap=args.bootstrap, coco_dir=args.coco, weights=args.detector_weights,
+                                 limit=args.limit, force=args.force)
+    print(detection_bench.table_markdown(report))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="salicodec",
@@ -157,6 +197,7 @@ ADDERS = [
     _add_weights,
     _add_saliency,
     _add_jpeg,
+    _add_eval_detection,
 ]
 
 
