@@ -162,3 +162,18 @@ def test_cli_bad_input_exit_2_without_output(tmp_path, capsys, extra, message):
 def test_cli_missing_input(tmp_path, capsys):
     assert main(["jpeg", str(tmp_path / "nope.png"), "-o", str(tmp_path / "o.jpg"), "--quality", "50"]) == 2
     one_line_error(capsys, "no such file")
+
+
+def test_benchmark_adapter_rate_matches(image):
+    from salicodec import weights
+    from salicodec.baselines import make_codec
+    from salicodec.evaluation.ratematch import RateMatcher
+
+    if not weights.is_cached("u2netp"):
+        pytest.skip("U^2-Net-p weights not cached; run: salicodec weights fetch u2netp (make test does)")
+    codec = make_codec("msroi-jpeg")
+    codec.check_available()
+    matcher = RateMatcher(lambda v: codec.encode(image, v), codec.parameter, image.shape[0] * image.shape[1])
+    match = matcher.match(0.8)
+    assert match.reachable and abs(match.bpp / 0.8 - 1) <= 0.01
+    assert codec.decode(match.data).shape == image.shape
