@@ -12,10 +12,16 @@ blend's artefacts (see docs/JPEG.md). Here the allocation happens where JPEG spe
 3. give every 8x8 block a level k in 0..L-1 from the saliency map (0 = most salient, see
    block_levels) and an integer m_k >= 1 (m_0 = 1), then requantise its coefficients c (integers in
    units of the table's step q):
-   - "threshold" (default): c is set to 0 where |c| < m_k / 2 and kept otherwise; on Kodak this
-     loses less PSNR at equal size than a coarser step (docs/BENCHMARKS.md), because the
-     coefficients that survive keep the base precision and cost no extra magnitude bits;
+   - "amplitude" (default): c is set to 0 where its amplitude |c q| is below T_k = 4 (m_k - 1), and
+     kept exactly otherwise. c q is the orthonormal DCT amplitude, so zeroing it adds (c q)^2 / 64
+     to the block's MSE whatever the frequency: one amplitude threshold is the MSE-optimal
+     zeroing rule when every coefficient's bits cost about the same (the idea of RDOQ);
+   - "threshold": c is set to 0 where |c| < m_k / 2 (in table steps) and kept otherwise;
    - "multiple": c becomes m_k * round(c / m_k), i.e. the block is quantised with step m_k * q.
+   On Kodak at equal size "amplitude" loses the least PSNR for a given PSNR-S gain and "multiple"
+   the most (docs/BENCHMARKS.md): a coarser step multiplies every surviving coefficient by m_k,
+   which costs log2(m_k) extra magnitude bits each in the Huffman code, while zeroing removes whole
+   symbols and keeps the survivors exact.
    Either way every value c * q stays a multiple of the file's own table entry q, so the file is an
    ordinary baseline JPEG that every decoder reads;
 4. write the coefficients back losslessly with optimised Huffman tables (jpeglib / libjpeg).
@@ -87,19 +93,22 @@ class MsroiJpegConfig:
     trade-off curve): they favour the salient region strongly while the overall PSNR drops little."""
 
     levels: int = 4  # quantisation levels: the salient blocks, then L-1 coarser steps
-    strength: float = 4.0  # multiplier m of the least salient level; levels are geometric 1..strength
+    strength: float = 6.0  # m of the least salient level; levels are geometric 1..strength
     ring: int = 1  # blocks per level of the transition around the salient region (0: none)
     rounding: float = 0.5  # requantisation offset: 0.5 rounds to nearest, less widens the dead zone
     dc_requantise: bool = True  # also requantise the DC coefficient (False: only the AC)
-    method: str = "threshold"  # "threshold": zero |c| < m/2 steps, keep the rest; "multiple": step m*q
+    method: str = "amplitude"  # "amplitude": zero |c q| < unit (m-1); "threshold": zero |c| < m/2; "multiple": step m q
+    amplitude_unit: float = 4.0  # of the "amplitude" method, in orthonormal DCT amplitude (grey levels x 8 at DC)
 
     def __post_init__(self):
         if not 1 <= self.levels <= 16:
             raise SalicodecError(f"levels must be in 1..16, got {self.levels}")
         if not 1.0 <= self.strength <= 64.0:
             raise SalicodecError(f"saliency strength must be in 1..64, got {self.strength}")
-        if self.method not in ("threshold", "multiple"):
-            raise SalicodecError(f"method must be threshold or multiple, got {self.method!r}")
+        if self.method not in ("amplitude", "threshold", "multiple"):
+            raise SalicodecError(f"method must be amplitude, threshold or multiple, got {self.method!r}")
+        if not self.amplitude_unit > 0:
+            raise SalicodecError("amplitude_unit must be positive")
         if self.ring < 0 or not 0.0 < self.rounding <= 0.5:
             raise SalicodecError("ring must be >= 0 and rounding in (0, 0.5]")
 
@@ -191,17 +200,24 @@ def _encode_with_tables(rgb: np.ndarray, luma: np.ndarray, chroma: np.ndarray) -
     return buf.getvalue()
 
 
-def requantise(coefs: np.ndarray, levels: np.ndarray, multipliers: np.ndarray, config: MsroiJpegConfig) -> np.ndarray:
-    """coefs (by, bx, 8, 8) quantised DCT indices -> multiples of each block's m (see module doc)."""
+def requantise(coefs: np.ndarray, levels: np.ndarray, multipliers: np.ndarray, config: MsroiJpegConfig,
+               table: np.ndarray) -> np.ndarray:
+    """coefs (by, bx, 8, 8) quantised DCT indices of one component, `table` its 8x8 quantisation
+    table -> the requantised indices (see the module doc; level-0 blocks are unchanged)."""
     m = multipliers[levels].astype(np.float64)[:, :, None, None]
     c = coefs.astype(np.float64)
-    a = np.abs(c) / m
-    if config.method == "threshold":
-        # keep the base precision, zero what is smaller than the level's step
-        out = np.where(a + config.rounding >= 1.0, c, 0.0)
+    if config.method == "amplitude":
+        # c * q is the orthonormal DCT amplitude (T.81's FDCT is orthonormal): zeroing it adds
+        # (c q)^2 / 64 to the block's pixel MSE. Zeroing below one amplitude for every frequency is
+        # the MSE-optimal rule when a coefficient's bits cost about the same everywhere (RDOQ).
+        threshold = config.amplitude_unit * (m - 1.0)
+        out = np.where(np.abs(c) * table[None, None].astype(np.float64) >= threshold, c, 0.0)
+    elif config.method == "threshold":
+        # keep the base precision, zero what is smaller than the level's step in table units
+        out = np.where(np.abs(c) / m + config.rounding >= 1.0, c, 0.0)
     else:
         # ties go towards zero: c = 1 with m = 2 becomes 0, not 2 (which would cost more bits)
-        out = np.sign(c) * np.maximum(0.0, np.ceil(a + config.rounding - 1.0)) * m
+        out = np.sign(c) * np.maximum(0.0, np.ceil(np.abs(c) / m + config.rounding - 1.0)) * m
     if not config.dc_requantise:
         out[:, :, 0, 0] = c[:, :, 0, 0]
     return out.astype(np.int16)
@@ -256,13 +272,14 @@ class MsroiEncoder:
         src.write_bytes(_encode_with_tables(self.rgb, *tables))
         jpeg = self.jpeglib.read_dct(str(src))
         y_levels = self._levels_for(jpeg.Y.shape[:2], (8, 8))
-        jpeg.Y = requantise(jpeg.Y, y_levels, self.multipliers, self.config)
+        tables = [jpeg.qt[int(n)] for n in jpeg.quant_tbl_no]
+        jpeg.Y = requantise(jpeg.Y, y_levels, self.multipliers, self.config, tables[0])
         # chroma blocks cover (8 * subsampling) pixels: 16x16 in 4:2:0
         fy = jpeg.Y.shape[0] // jpeg.Cb.shape[0] if jpeg.Cb.shape[0] else 1
         fx = jpeg.Y.shape[1] // jpeg.Cb.shape[1] if jpeg.Cb.shape[1] else 1
         c_levels = self._levels_for(jpeg.Cb.shape[:2], (8 * max(fy, 1), 8 * max(fx, 1)))
-        jpeg.Cb = requantise(jpeg.Cb, c_levels, self.multipliers, self.config)
-        jpeg.Cr = requantise(jpeg.Cr, c_levels, self.multipliers, self.config)
+        jpeg.Cb = requantise(jpeg.Cb, c_levels, self.multipliers, self.config, tables[1])
+        jpeg.Cr = requantise(jpeg.Cr, c_levels, self.multipliers, self.config, tables[2])
         jpeg.write_dct(str(dst), flags=["+OPTIMIZE_CODING"])
         data = dst.read_bytes()
         fractions = [float(np.mean(y_levels == k)) for k in range(self.config.levels)]

@@ -48,7 +48,7 @@ def test_ijg_tables_are_libjpegs_at_integer_quality(image, quality, tmp_path):
     assert np.array_equal(jpeg.qt[0], luma) and np.array_equal(jpeg.qt[1], chroma)
 
 
-@pytest.mark.parametrize("method", ["threshold", "multiple"])
+@pytest.mark.parametrize("method", ["amplitude", "threshold", "multiple"])
 def test_files_are_standard_and_decoders_agree(image, box_saliency, method, tmp_path):
     config = M.MsroiJpegConfig(method=method, strength=6)
     result = M.encode(image, box_saliency, quality=70, config=config)
@@ -62,21 +62,24 @@ def test_files_are_standard_and_decoders_agree(image, box_saliency, method, tmp_
     assert np.array_equal(pillow, turbo)
 
 
-def test_requantisation_keeps_salient_blocks_and_thins_the_rest(image, box_saliency, tmp_path):
-    config = M.MsroiJpegConfig(strength=8)
+@pytest.mark.parametrize("method", ["amplitude", "threshold"])
+def test_requantisation_keeps_salient_blocks_and_thins_the_rest(image, box_saliency, method, tmp_path):
+    config = M.MsroiJpegConfig(strength=8, method=method)
     result = M.encode(image, box_saliency, quality=75, config=config)
     out = coefficients(result.data, tmp_path)
-    base_bytes = M._encode_with_tables(image, *M.ijg_tables(75))
-    base = coefficients(base_bytes, tmp_path)
+    base = coefficients(M._encode_with_tables(image, *M.ijg_tables(75)), tmp_path)
     # the file's own tables are those of the base quality: every value stays a multiple of them
     assert np.array_equal(out.qt[0], M.ijg_tables(75)[0])
     levels = result.luma_levels
-    m = config.multipliers()[levels]
+    m = config.multipliers()[levels][:, :, None, None]
     assert levels.shape == out.Y.shape[:2] and (levels == 0).any() and (levels == 3).any()
-    # salient blocks: untouched; others: exactly the coefficients of magnitude >= m/2 survive
+    # salient blocks: untouched; others: exactly the large enough coefficients survive, unchanged
     assert np.array_equal(out.Y[levels == 0], base.Y[levels == 0])
-    expected = np.where(np.abs(base.Y) >= m[:, :, None, None] / 2.0, base.Y, 0)
-    assert np.array_equal(out.Y, expected)
+    if method == "amplitude":  # |c q| >= 4 (m - 1), q the table entry of the coefficient
+        survives = np.abs(base.Y) * out.qt[0][None, None] >= 4.0 * (m - 1)
+    else:  # |c| >= m / 2 table steps
+        survives = np.abs(base.Y) >= m / 2.0
+    assert np.array_equal(out.Y, np.where(survives, base.Y, 0))
     assert np.count_nonzero(out.Y) < np.count_nonzero(base.Y)
 
 
