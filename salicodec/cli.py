@@ -140,42 +140,85 @@ def _cmd_jpeg(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------------------------
-# eval-detection: paper Table 1 analogue (to become `salicodec eval --task detection`)
-def _add_eval_detection(sub) -> None:
-    p = sub.add_parser(
-        "eval-detection",
-        help="AP of a COCO detector (YOLOX-Nano) on images compressed by each codec at target bpps",
-        description="salicodec eval-detection --codecs standard --out DIR",
-    )
+# eval
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="rate-distortion benchmark of codecs on an image folder (e.g. Kodak); "
+                       "--task detection: COCO detection AP on the compressed images (paper Table 1)")
+    p.add_argument("dataset", nargs="?", default=None,
+                   help="folder of test images; with --task detection the COCO folder "
+                        "(default: SHARED/data/coco_val_mini)")
+    p.add_argument("--task", choices=("rd", "detection"), default="rd",
+                   help="rd: rate-distortion metrics (default); detection: YOLOX-Nano AP per codec and bpp")
     p.add_argument("--codecs", default="standard",
-                   help="'standard', 'all' or a comma list of codec names (default: standard)")
-    p.add_argument("--bpp", default="0.23,0.37,0.67,1.0", help="target bpps, comma-separated")
-    p.add_argument("--out", default="out/detection", metavar="DIR", help="output folder")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
-    p.add_argument("--coco", metavar="DIR", help="COCO folder (default: SHARED/data/coco_val_mini)")
-    p.add_argument("--detector-weights", metavar="ONNX", help="default: SHARED/weights/yolox_nano.onnx")
-    p.add_argument("--limit", type=int, help="only the first N images (a quick check)")
-    p.add_argument("--force", action="store_true", help="write into a non-empty --out")
-    p.set_defaults(func=_cmd_eval_detection)
+                   help="comma list: heic, avif, jxl, jpeg2000, webp, jpeg-420, jpeg-444, mozjpeg, ours, "
+                        "ours:<model>; or 'standard' / 'all' (default: standard)")
+    p.add_argument("--bpp", default="0.23,0.37,0.67,1.0", help="target rates, comma list (default: %(default)s)")
+    p.add_argument("--metrics", default="psnr,ms-ssim,lpips,psnr-s", help="comma list (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output folder (an earlier eval folder is resumed)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder that is not an eval folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory probes")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild the reports from what the output folder has cached; encode nothing")
+    d = p.add_argument_group("--task detection")
+    d.add_argument("--bootstrap", type=int, default=1000,
+                   help="bootstrap resamples of the images for the 95%% intervals (default: %(default)s)")
+    d.add_argument("--detector-weights", metavar="ONNX", default=None,
+                   help="YOLOX-Nano ONNX file (default: SHARED/weights/yolox_nano.onnx)")
+    p.set_defaults(func=_cmd_eval)
 
 
-def _cmd_eval_detection(args) -> int:
+def _parse_float_list(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SalicodecError(f"--{what}: not a comma list of numbers: {text!r}") from None
+    if not values or any(not (0 < v <= 24) for v in values):
+        raise SalicodecError(f"--{what}: give rates in (0, 24] bits per pixel")
+    return sorted(set(values))
+
+
+def _cmd_eval(args) -> int:
+    import shlex
+    from pathlib import Path
+
+    from .baselines import expand_codec_list
+
+    if args.task == "detection":
+        return _eval_detection(args)
+    if args.dataset is None:
+        raise SalicodecError("eval: give the folder of test images (e.g. ../shared/data/kodak)")
+    from .evaluation import EvalConfig, evaluate
+    from .evaluation.metrics import KNOWN
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in KNOWN]
+    if unknown or not metrics:
+        raise SalicodecError(f"unknown metric(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(KNOWN)})")
+    if args.jobs < 1 or (args.limit is not None and args.limit < 1):
+        raise SalicodecError("--jobs and --limit must be positive")
+    config = EvalConfig(dataset=Path(args.dataset), codecs=expand_codec_list(args.codecs),
+                        targets=_parse_float_list(args.bpp, "bpp"), metrics=metrics, out=Path(args.out),
+                        jobs=args.jobs, limit=args.limit, force=args.force, memory=not args.no_memory, report_only=args.report_only,
+                        command="salicodec " + shlex.join(sys.argv[1:]))
+    paths = evaluate(config, progress=not args.no_progress)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _eval_detection(args) -> int:
     from .baselines import expand_codec_list
     from .evaluation import detection_bench
 
-    try:
-        bpps = [float(b) for b in args.bpp.split(",") if b.strip()]
-    except ValueError:
-        raise SalicodecError(f"--bpp {args.bpp!r}: expected comma-separated numbers") from None
-    if not bpps or any(not 0 < b <= 24 for b in bpps):
-        raise SalicodecError("--bpp: every target must be in (0, 24]")
     if args.jobs < 1 or args.bootstrap < 0 or (args.limit is not None and args.limit < 1):
-        raise SalicodecError("--jobs and --limit must be >= 1, --bootstrap >= 0")
-    report = detection_bench.run(expand_codec_list(args.codecs), bpps, args.out, jobs=args.jobs,
-                                 bootstrap=args.bootstrap, coco_dir=args.coco, weights=args.detector_weights,
-                                 limit=args.limit, force=args.force)
+        raise SalicodecError("--jobs and --limit must be positive, --bootstrap >= 0")
+    report = detection_bench.run(expand_codec_list(args.codecs), _parse_float_list(args.bpp, "bpp"), args.out,
+                                 jobs=args.jobs, bootstrap=args.bootstrap, coco_dir=args.dataset,
+                                 weights=args.detector_weights, limit=args.limit, force=args.force,
+                                 progress=not args.no_progress)
     print(detection_bench.table_markdown(report))
     return 0
 
@@ -197,7 +240,7 @@ ADDERS = [
     _add_weights,
     _add_saliency,
     _add_jpeg,
-    _add_eval_detection,
+    _add_eval,
 ]
 
 

@@ -1,4 +1,4 @@
-"""The detection benchmark (analogue of Patel et al. Table 1): AP of YOLOX-Nano on the COCO mini set
+"""The detection benchmark (`salicodec eval --task detection`) (analogue of Patel et al. Table 1): AP of YOLOX-Nano on the COCO mini set
 compressed by each codec at each target bpp, rate-matched per image (salicodec.evaluation.ratematch,
 as in the rate-distortion benchmark), plus the uncompressed AP; bootstrap 95 % intervals over images.
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -66,32 +68,41 @@ def _detector(cfg: D.DetectorConfig) -> D.YoloxNano:
 
 
 def run(codecs: list[str], bpps=PAPER_BPPS, out_dir: str | Path = "out/detection", *, jobs: int = 1,
-        bootstrap: int = 1000, coco_dir=None, weights=None, limit: int | None = None, force: bool = False) -> dict:
+        bootstrap: int = 1000, coco_dir=None, weights=None, limit: int | None = None, force: bool = False,
+        progress: bool = True) -> dict:
     from ..baselines import make_codec
     from ..imageio import load_rgb
 
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not force:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise SalicodecError(f"{out}: exists and is not empty (use --force to overwrite)")
-    out.mkdir(parents=True, exist_ok=True)
     cfg = D.DetectorConfig(weights=weights)
     detector = D.YoloxNano(cfg)  # fails early and clearly when the weights are missing
     coco = D.load_coco(coco_dir)
+    out.mkdir(parents=True, exist_ok=True)
     images = coco.images[:limit] if limit else coco.images
     if limit:
         ids = {im["id"] for im in images}
         ann = dict(coco.annotations, images=images,
                    annotations=[a for a in coco.annotations["annotations"] if a["image_id"] in ids])
         coco = D.CocoSet(coco.directory, ann, coco.category_ids)
+    from ..baselines import CodecUnavailable
+
+    available = []
     for name in codecs:
-        make_codec(name).check_available()
+        try:
+            make_codec(name).check_available()
+            available.append(name)
+        except CodecUnavailable as e:  # as `salicodec eval` does: report and go on with the others
+            print(f"salicodec: warning: codec {name} skipped: {e}", file=sys.stderr)
+    codecs = available
 
     from tqdm import tqdm
 
     t0 = time.time()
     uncompressed = D.detect_all(detector, coco, {im["id"]: load_rgb(coco.image_path(im)) for im in images})
     ref = D.coco_ap(coco, uncompressed, bootstrap=bootstrap)
-    report = {"detector": "YOLOX-Nano (ONNX, 416x416)", "images": len(images), "bootstrap": bootstrap,
+    report = {"command": "salicodec " + shlex.join(sys.argv[1:]), "detector": "YOLOX-Nano (ONNX, 416x416)", "images": len(images), "bootstrap": bootstrap,
               "score_threshold": cfg.score_threshold, "nms_iou": cfg.nms_iou,
               "uncompressed": asdict(ref), "codecs": [], "per_image_bpp": {}}
     for name in codecs:
@@ -101,7 +112,8 @@ def run(codecs: list[str], bpps=PAPER_BPPS, out_dir: str | Path = "out/detection
         achieved = {b: [] for b in bpps}
         unreachable = {b: 0 for b in bpps}
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for image_id, per_bpp in tqdm(pool.map(_work, jobs_list), total=len(jobs_list), desc=name):
+            for image_id, per_bpp in tqdm(pool.map(_work, jobs_list), total=len(jobs_list), desc=name,
+                                          disable=not progress):
                 for b, real_bpp, reachable, det in per_bpp:
                     results[b] += D.to_coco_results(image_id, det, coco.category_ids)
                     achieved[b].append(real_bpp)
@@ -155,8 +167,9 @@ def plot(report: dict, path: Path) -> None:
         rows = [r for r in report["codecs"] if r["codec"] == name]
         x = [r["mean_bpp"] for r in rows]
         y = [100 * r["ap"] for r in rows]
-        lo = [100 * (r["ap"] - r["ci"][0]) for r in rows]
-        hi = [100 * (r["ci"][1] - r["ap"]) for r in rows]
+        # a percentile interval need not contain the estimate on a small sample: clip the bars
+        lo = [max(0.0, 100 * (r["ap"] - r["ci"][0])) for r in rows]
+        hi = [max(0.0, 100 * (r["ci"][1] - r["ap"])) for r in rows]
         ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=2, label=name, alpha=0.85)
     u = report["uncompressed"]
     ax.axhline(100 * u["ap"], color="k", ls="--", lw=1, label="uncompressed")

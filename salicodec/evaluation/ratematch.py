@@ -10,7 +10,8 @@ Method (documented in the report): bisection on the codec's quality knob, per im
   the achieved bpp is what the report records and plots.
 - A target outside the codec's reach (e.g. JPEG 4:2:0 below ~0.25 bpp on detailed images) gives
   the extreme setting, flagged `reachable=False`.
-Every encode is memoised per knob value, so matching several targets on one image reuses files.
+Every encode is memoised per knob value; matching several targets on one image starts each search
+from the tightest bracket the earlier files give.
 """
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class RateMatcher:
         p = self.parameter
         # Orient the knob so that moving from `lo` to `hi` spends more bits.
         lo, hi = (p.low, p.high) if p.more_bits_when_higher else (p.high, p.low)
+        lo, hi = self._narrow(lo, hi, target_bpp)
         if p.integer:
             lo, hi = int(lo), int(hi)
             while abs(hi - lo) > 1 and len(self.cache) - before < MAX_ENCODES:
@@ -89,6 +91,18 @@ class RateMatcher:
         slack = 1.0 + self.tolerance
         reachable = self.bpp(lo) <= target_bpp * slack and self.bpp(hi) * slack >= target_bpp
         return self._result(value, reachable, before)
+
+    def _narrow(self, lo: float, hi: float, target: float) -> tuple[float, float]:
+        """Start from the tightest bracket that files already encoded for this image give."""
+        up = self.parameter.more_bits_when_higher
+        for value, data in self.cache.items():
+            b = 8.0 * len(data) / self.num_pixels
+            inside = (lo < value < hi) if up else (hi < value < lo)
+            if inside and b < target:
+                lo = value
+            elif inside and b > target:
+                hi = value
+        return lo, hi
 
     def _error(self, value: float, target: float) -> float:
         return abs(math.log(self.bpp(value) / target))

@@ -121,3 +121,27 @@ def test_higher_rate_is_not_catastrophically_worse(coco_subset):
         decoded = {i: M.decode(M.standard_jpeg(rgb, q)) for i, rgb in images.items()}
         ap[q] = D.coco_ap(coco, D.detect_all(detector, coco, decoded)).ap
     assert ap[90] > ap[5]
+
+
+def test_eval_task_detection_cli(coco_subset, tmp_path, capsys):
+    from salicodec.cli import main
+
+    out = tmp_path / "det"
+    args = ["eval", "--task", "detection", "--codecs", "jpeg-420", "--bpp", "0.5,1.0", "--limit", "2",
+            "--bootstrap", "5", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    assert "| jpeg-420 | 0.50 |" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == {"detection.json", "detection_table.md", "detection_ap_vs_bpp.png"}
+    assert main(args) == 2  # a non-empty output folder is not overwritten without --force
+    err = capsys.readouterr().err
+    assert err.startswith("salicodec: error: ") and "exists" in err and err.count("\n") == 1
+
+
+def test_eval_task_detection_missing_weights(tmp_path, capsys):
+    from salicodec.cli import main
+
+    args = ["eval", "--task", "detection", "--detector-weights", str(tmp_path / "no.onnx"), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "YOLOX-Nano weights not found" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

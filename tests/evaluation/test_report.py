@@ -1,0 +1,88 @@
+"""A whole (tiny) evaluation: the report files exist and parse, a rerun resumes from the cache,
+a codec that cannot run is reported, and the CLI refuses bad input with exit status 2."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from salicodec.cli import main
+from salicodec.evaluation import EvalConfig, evaluate
+
+DATA = Path(__file__).resolve().parents[2] / "salicodec" / "data" / "astronaut.png"
+CODECS = ["heic", "jpeg-420", "webp", "ours:no-such-model"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    d = tmp_path_factory.mktemp("images")
+    with Image.open(DATA) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    Image.fromarray(rgb[96:288, 128:384]).save(d / "kodim15.png")  # the crop figure's image name
+    Image.fromarray(rgb[300:492, 200:456]).save(d / "b.png")
+    return d
+
+
+def _config(dataset, out, **kw):
+    return EvalConfig(dataset=dataset, codecs=CODECS, targets=[0.5, 1.5], metrics=["psnr", "ms-ssim", "lpips"],
+                      out=out, jobs=1, memory=False, command="test", **kw)
+
+
+@pytest.fixture(scope="module")
+def run(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "out"
+    return out, evaluate(_config(dataset, out), progress=False)
+
+
+def test_report_files_exist_and_parse(run):
+    out, paths = run
+    with open(paths["csv"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 3 * 2  # images x available codecs x targets
+    assert {r["codec"] for r in rows} == {"heic", "jpeg-420", "webp"}
+    for r in rows:
+        assert (out / "files").is_dir() and float(r["bpp"]) > 0 and 20 < float(r["psnr"]) < 60
+        assert 0.5 < float(r["ms-ssim"]) <= 1.0
+    summary = json.loads(paths["json"].read_text())
+    assert summary["skipped_codecs"].keys() == {"ours:no-such-model"}
+    assert summary["bd_rate_pct"]["heic"]["psnr"] == pytest.approx(0.0, abs=1e-9)
+    assert summary["bd_rate_pct"]["jpeg-420"]["psnr"] > 0  # JPEG needs more bits than HEVC intra
+    for row in summary["summary"]["webp"]:
+        assert row["n_images"] == 2 and abs(row["bpp"] / row["target_bpp"] - 1) < 0.03
+    md = paths["markdown"].read_text()
+    assert "| heic | 0.50 | 2 |" in md and "BD-rate against heic" in md and "**skipped**" in md
+    for key in ("rd_psnr", "rd_ms-ssim-db", "crops"):
+        with Image.open(paths[key]) as img:
+            assert img.format == "PNG" and img.size[0] > 200
+    recon = sorted((out / "recon" / "heic").glob("*.png"))
+    assert len(recon) == 4
+
+
+def test_rerun_resumes_from_the_cache(run, dataset):
+    out, paths = run
+    cache = sorted((out / "cache").rglob("*.json"))
+    stamps = [p.stat().st_mtime_ns for p in cache]
+    before = paths["csv"].read_text()
+    evaluate(_config(dataset, out), progress=False)
+    assert [p.stat().st_mtime_ns for p in cache] == stamps  # nothing re-encoded or re-measured
+    assert paths["csv"].read_text() == before
+    evaluate(_config(dataset, out, report_only=True), progress=False)
+    assert paths["csv"].read_text() == before
+
+
+def test_cli_refuses_bad_input(tmp_path, dataset, capsys):
+    cases = [
+        [str(tmp_path / "missing"), "--out", str(tmp_path / "o1")],
+        [str(dataset), "--bpp", "0.2,x", "--out", str(tmp_path / "o2")],
+        [str(dataset), "--metrics", "psnr,nope", "--out", str(tmp_path / "o3")],
+        [str(dataset), "--codecs", "bpg", "--out", str(tmp_path / "o4")],
+        [str(dataset), "--out", str(dataset)],  # a non-empty folder that no eval made
+    ]
+    for args in cases:
+        assert main(["eval", *args, "--no-progress"]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("salicodec: error: ") and err.count("\n") == 1, err
