@@ -59,6 +59,15 @@ def load_cached_mask(image_file: str | os.PathLike, cache_dir: str | os.PathLike
         return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
 
 
+def _read_cached(mask_file: Path) -> np.ndarray | None:
+    """A cached mask, or None when it cannot be read (then it is computed again)."""
+    try:
+        with Image.open(mask_file) as m:
+            return np.asarray(m.convert("L"), dtype=np.float32) / 255.0
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
 def encode_mask_png(prob: np.ndarray) -> bytes:
     q = np.clip(np.round(np.asarray(prob, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
@@ -69,7 +78,7 @@ def encode_mask_png(prob: np.ndarray) -> bytes:
 def list_images(in_dir: Path, exclude: Path | None = None) -> list[Path]:
     files = []
     for p in sorted(in_dir.rglob("*")):
-        if exclude is not None and (p == exclude or exclude in p.parents):
+        if exclude is not None and (p.resolve() == exclude or exclude in p.resolve().parents):
             continue
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
             files.append(p)
@@ -124,11 +133,11 @@ def precompute_masks(
         key = content_key(f)
         dest = out_dir / f"{key}.png"
         try:
+            prob = None
             if dest.is_file() and not (force and key not in recomputed):
-                with Image.open(dest) as m:
-                    prob = np.asarray(m.convert("L"), dtype=np.float32) / 255.0
-                report.cached += 1
-            else:
+                prob = _read_cached(dest)
+                report.cached += prob is not None
+            if prob is None:
                 prob = saliency_map(load_image(f).rgb)
                 atomic_write_bytes(dest, encode_mask_png(prob), force=True)
                 recomputed.add(key)

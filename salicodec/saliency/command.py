@@ -25,9 +25,17 @@ def _grid_options(args) -> tuple[float, int]:
     return threshold, dilate
 
 
-def _check_free(path: str | None, force: bool) -> None:
-    if path is not None and not force and Path(path).exists():
-        raise SalicodecError(f"{path}: exists (use --force to overwrite)")
+def _check_writable(path: str, force: bool) -> None:
+    """Refuse before any work, so that a bad second output never leaves the first one alone."""
+    p = Path(path)
+    if p.is_dir():
+        raise SalicodecError(f"{p}: is a directory")
+    if p.exists() and not force:
+        raise SalicodecError(f"{p}: exists (use --force to overwrite)")
+    if not (p.parent if str(p.parent) else Path(".")).is_dir():
+        raise SalicodecError(f"{p.parent}: no such directory")
+    if p.suffix.lower() != ".png":
+        raise SalicodecError(f"{p}: saliency outputs are PNG files (use .png)")
 
 
 def run_single(args) -> int:
@@ -38,7 +46,7 @@ def run_single(args) -> int:
     if len(set(outputs)) != len(outputs):
         raise SalicodecError("saliency: -o, --overlay and --grid must be different files")
     for p in outputs:  # refuse before the model runs, and before any output is written
-        _check_free(p, args.force)
+        _check_writable(p, args.force)
     rgb = load_rgb(args.input)
     prob = saliency_from_args(args, rgb)
     cells = grid_mask(prob, threshold=threshold, dilate=dilate)

@@ -77,8 +77,11 @@ def session(threads: int = 0):
             opts.inter_op_num_threads = 1
             opts.log_severity_level = 3  # errors only: no graph-optimisation chatter on stderr
             # The memory-pattern planner preallocates one block for all activations: peak RSS
-            # 544 MiB with it, 350 MiB without, at no measurable cost in time (docs/BENCHMARKS.md).
+            # 547 MiB with it, 353 MiB without; time differences were within the noise of the
+            # shared machine (benchmarks/saliency_ort_memory.py, docs/BENCHMARKS.md).
             opts.enable_mem_pattern = False
+            # Idle worker threads sleep instead of spinning: the CPU is shared with training.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 _sessions[key] = ort.InferenceSession(
                     str(model_path), opts, providers=["CPUExecutionProvider"]

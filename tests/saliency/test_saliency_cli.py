@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,9 +57,12 @@ def test_saliency_none_with_a_box(astronaut_path, tmp_path):
         (["--roi-box", "0,0,10"], "four integers"),
         (["--saliency", "missing.png"], "expected auto, none or the path"),
         (["--threshold", "1.5"], "--threshold"),
+        (["--overlay", "nowhere/ov.png"], "nowhere: no such directory"),
+        (["--overlay", "ov.jpg"], "outputs are PNG files"),
     ],
 )
-def test_bad_options_exit_2_with_one_line(astronaut_path, tmp_path, capsys, extra, expected):
+def test_bad_options_exit_2_with_one_line(astronaut_path, tmp_path, capsys, monkeypatch, extra, expected):
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "m.png"
     assert main(["saliency", str(astronaut_path), "-o", str(out), *extra]) == 2
     one_line_error(capsys, expected)
@@ -121,7 +125,8 @@ def test_batch_bad_input(astronaut_path, u2netp_weights, tmp_path, capsys):
     src, out = tmp_path / "imgs", tmp_path / "masks"
     _small_images(src, astronaut_path)
     (src / "broken.png").write_bytes(b"\x89PNG broken")
-    assert main(["saliency", "--batch", str(src), "--out", str(out)]) == 2
+    with pytest.warns(UserWarning, match="skipped broken.png"):
+        assert main(["saliency", "--batch", str(src), "--out", str(out)]) == 2
     one_line_error(capsys, "1 image(s) could not be read, first: ", after_progress_bar=True)
     assert len(list(out.glob("*.png"))) == 2  # the readable ones are done
 
@@ -133,3 +138,17 @@ def test_batch_bad_input(astronaut_path, u2netp_weights, tmp_path, capsys):
     one_line_error(capsys, "no such directory")
     assert main(["saliency", "--batch", str(src)]) == 2
     one_line_error(capsys, "--out DIR is required")
+
+
+def test_batch_out_inside_in_and_a_damaged_cached_mask(astronaut_path, u2netp_weights, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = Path("imgs")  # relative paths, as typed on a command line
+    src.mkdir()
+    Image.fromarray(np.asarray(Image.open(astronaut_path))[0:40, 0:40]).save(src / "a.png")
+    out = src / "masks"  # inside the input, so the masks must not be taken for images
+    assert main(["saliency", "--batch", str(src), "--out", str(out)]) == 0
+    assert "1 computed, 0 cached" in capsys.readouterr().out
+    mask_path_for(src / "a.png", out).write_bytes(b"damaged")
+    assert main(["saliency", "--batch", str(src), "--out", str(out)]) == 0
+    assert "1 computed, 0 cached, 0 unreadable" in capsys.readouterr().out
+    assert load_cached_mask(src / "a.png", out).shape == (40, 40)
