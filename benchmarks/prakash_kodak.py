@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="docs/prakash", help="output prefix")
     ap.add_argument("--strength", type=float, default=M.MsroiJpegConfig().strength)
-    ap.add_argument("--curve", default="1,2,4,6,7,8,12,16", help="strengths of the trade-off curve")
+    ap.add_argument("--curve", default="1,4,6,8,12", help="strengths of the trade-off curve")
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
     from salicodec.saliency import saliency_map
@@ -82,8 +82,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     strengths = sorted({float(s) for s in args.curve.split(",")} | {args.strength})
-    curve_configs = ([("amplitude", s) for s in strengths] + [("threshold", s) for s in (4.0, 8.0)]
-                     + [("multiple", s) for s in (4.0, 8.0)])
+    curve_configs = ([("amplitude", s) for s in strengths] + [("threshold", 8.0)]
+                     + [("multiple", 8.0)])
     rows, curve_rows = [], []
     for f in tqdm(files, desc="kodak"):
         rgb = load_rgb(f)
