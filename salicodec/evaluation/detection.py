@@ -6,6 +6,8 @@ are obtainable here; what is: YOLOX-Nano (COCO, 80 classes, ONNX; ../shared/weig
 and 79 val2017 images with their annotations (../shared/data/coco_val_mini). The numbers are thus an
 analogue of Table 1, not a reproduction: a smaller detector (lower absolute AP) and a sample of 79
 images (hence the bootstrap confidence intervals).
+Paper Table 2 (instance segmentation with Mask R-CNN) has no analogue: no COCO instance
+segmenter is obtainable here (none in the shared folder; torchvision cannot be installed).
 
 Pre- and post-processing follow the YOLOX reference code (yolox/data/data_augment.py `preproc`,
 yolox/utils/demo_utils.py `demo_postprocess`, yolox/utils/boxes.py `postprocess`):
