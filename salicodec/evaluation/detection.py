@@ -23,7 +23,6 @@ The score threshold (0.01) and NMS IoU (0.65) are YOLOX's COCO-evaluation settin
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
