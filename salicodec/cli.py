@@ -103,7 +103,7 @@ def _add_jpeg(sub) -> None:
                       help="file within 1%% of the size of standard JPEG at quality Q (libjpeg, 4:2:0)")
     size.add_argument("--bpp", type=float, metavar="B", help="file within 1%% of B bits per pixel")
     p.add_argument("--strength", type=float, default=None,
-                   help="how much coarser the least salient blocks are (1 = plain JPEG; default 4)")
+                   help="how much coarser the least salient blocks are (1 = plain JPEG; default 6)")
     p.add_argument("--levels", type=int, default=None, help="quantisation levels (default 4)")
     p.add_argument("--force", action="store_true", help="overwrite OUT")
     add_saliency_args(p)
