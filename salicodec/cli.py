@@ -350,10 +350,70 @@ def _cmd_study(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# jpeg: saliency-adaptive standard JPEG (Prakash et al. DCC 2018, in the DCT domain)
+def _add_jpeg(sub) -> None:
+    from .saliency.args import add_saliency_args
+
+    p = sub.add_parser(
+        "jpeg",
+        help="standard baseline JPEG that spends its bits where the saliency is (any viewer opens it)",
+        description="salicodec jpeg IN -o OUT.jpg (--quality Q | --size-of-quality Q | --bpp B)",
+    )
+    p.add_argument("input", metavar="IN", help="input image")
+    p.add_argument("-o", "--out", required=True, metavar="OUT.jpg", help="JPEG file to write")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--quality", type=float, metavar="Q",
+                      help="salient blocks coded as JPEG at quality Q (1..100), the others coarser")
+    size.add_argument("--size-of-quality", type=int, metavar="Q",
+                      help="file within 1%% of the size of standard JPEG at quality Q (libjpeg, 4:2:0)")
+    size.add_argument("--bpp", type=float, metavar="B", help="file within 1%% of B bits per pixel")
+    p.add_argument("--strength", type=float, default=None,
+                   help="how much coarser the least salient blocks are (1 = plain JPEG; default 6)")
+    p.add_argument("--levels", type=int, default=None, help="quantisation levels (default 4)")
+    p.add_argument("--force", action="store_true", help="overwrite OUT")
+    add_saliency_args(p)
+    p.set_defaults(func=_cmd_jpeg)
+
+
+def _cmd_jpeg(args) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from .baselines import msroi_jpeg
+    from .imageio import atomic_write_bytes, load_rgb
+    from .saliency import saliency_from_args
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise SalicodecError(f"{out}: exists (use --force to overwrite)")
+    if args.quality is not None and not 1 <= args.quality <= 100:
+        raise SalicodecError(f"--quality must be in 1..100, got {args.quality:g}")
+    config = msroi_jpeg.MsroiJpegConfig()
+    changes = {k: v for k, v in (("strength", args.strength), ("levels", args.levels)) if v is not None}
+    config = dataclasses.replace(config, **changes)
+    rgb = load_rgb(args.input)
+    request = msroi_jpeg.JpegRequest(args.quality, args.size_of_quality, args.bpp)
+    msroi_jpeg.target_bytes_for(rgb, request)  # validate the size options before the saliency model
+    prob = saliency_from_args(args, rgb)
+    result, target = msroi_jpeg.run_command(rgb, prob, request, config)
+    atomic_write_bytes(out, result.data, force=args.force)
+    bpp = 8.0 * len(result.data) / (rgb.shape[0] * rgb.shape[1])
+    shares = " ".join(f"{f:.0%}" for f in result.level_fraction)
+    aim = f" (target {target} bytes)" if target is not None else ""
+    print(f"{out}: {len(result.data)} bytes{aim}, {bpp:.3f} bpp, base quality {result.base_quality:.2f}, "
+          f"multipliers {result.multipliers.tolist()}, luma blocks per level {shares}")
+    return 0
+
+
 # eval
 def _add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="rate-distortion benchmark of codecs on an image folder (e.g. Kodak)")
-    p.add_argument("dataset", help="folder of test images")
+    p = sub.add_parser("eval", help="rate-distortion benchmark of codecs on an image folder (e.g. Kodak); "
+                       "--task detection: COCO detection AP on the compressed images (paper Table 1)")
+    p.add_argument("dataset", nargs="?", default=None,
+                   help="folder of test images; with --task detection the COCO folder "
+                        "(default: SHARED/data/coco_val_mini)")
+    p.add_argument("--task", choices=("rd", "detection"), default="rd",
+                   help="rd: rate-distortion metrics (default); detection: YOLOX-Nano AP per codec and bpp")
     p.add_argument("--codecs", default="standard",
                    help="comma list: heic, avif, jxl, jpeg2000, webp, jpeg-420, jpeg-444, mozjpeg, ours, "
                         "ours:<model>; or 'standard' / 'all' (default: standard)")
@@ -367,6 +427,11 @@ def _add_eval(sub) -> None:
     p.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory probes")
     p.add_argument("--report-only", action="store_true",
                    help="rebuild the reports from what the output folder has cached; encode nothing")
+    d = p.add_argument_group("--task detection")
+    d.add_argument("--bootstrap", type=int, default=1000,
+                   help="bootstrap resamples of the images for the 95%% intervals (default: %(default)s)")
+    d.add_argument("--detector-weights", metavar="ONNX", default=None,
+                   help="YOLOX-Nano ONNX file (default: SHARED/weights/yolox_nano.onnx)")
     p.set_defaults(func=_cmd_eval)
 
 
@@ -385,6 +450,11 @@ def _cmd_eval(args) -> int:
     from pathlib import Path
 
     from .baselines import expand_codec_list
+
+    if args.task == "detection":
+        return _eval_detection(args)
+    if args.dataset is None:
+        raise SalicodecError("eval: give the folder of test images (e.g. ../shared/data/kodak)")
     from .evaluation import EvalConfig, evaluate
     from .evaluation.metrics import KNOWN
 
@@ -485,6 +555,20 @@ def _cmd_metric(args) -> int:
     return 0
 
 
+def _eval_detection(args) -> int:
+    from .baselines import expand_codec_list
+    from .evaluation import detection_bench
+
+    if args.jobs < 1 or args.bootstrap < 0 or (args.limit is not None and args.limit < 1):
+        raise SalicodecError("--jobs and --limit must be positive, --bootstrap >= 0")
+    report = detection_bench.run(expand_codec_list(args.codecs), _parse_float_list(args.bpp, "bpp"), args.out,
+                                 jobs=args.jobs, bootstrap=args.bootstrap, coco_dir=args.dataset,
+                                 weights=args.detector_weights, limit=args.limit, force=args.force,
+                                 progress=not args.no_progress)
+    print(detection_bench.table_markdown(report))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -510,6 +594,7 @@ ADDERS = [
     _add_study,
     _add_eval,
     _add_metric,
+    _add_jpeg,
 ]
 
 

@@ -14,6 +14,7 @@ from .jpeg import PillowJpeg
 from .jpeg2000 import OpenJpeg2000
 from .jxl import JpegXl
 from .mozjpeg import MozJpeg
+from .msroi import MsroiJpeg
 from .ours import Salicodec
 from .webp import WebP
 
@@ -26,6 +27,7 @@ FACTORIES = {
     "jpeg-420": lambda: PillowJpeg("4:2:0"),
     "jpeg-444": lambda: PillowJpeg("4:4:4"),
     "mozjpeg": MozJpeg,
+    "msroi-jpeg": MsroiJpeg,
     "ours": Salicodec,
 }
 STANDARD_CODECS = ["heic", "avif", "jxl", "jpeg2000", "webp", "jpeg-420", "jpeg-444", "mozjpeg"]
