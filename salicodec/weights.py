@@ -10,7 +10,6 @@ The cache is `~/.cache/salicodec`, or `$SALICODEC_HOME` when set.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import shutil
@@ -258,7 +257,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def load_numpy_pickle(file: Path | str) -> object:
     """Load a pickle that may hold only numpy arrays inside dicts, lists and tuples."""
     with open(file, "rb") as f:
-        return _NumpyOnlyUnpickler(io.BufferedReader(f)).load()
+        return _NumpyOnlyUnpickler(f).load()
 
 
 def copy_to_cache(src: Path, name: str) -> Path:
