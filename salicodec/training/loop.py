@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import os
+import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -96,6 +97,12 @@ def saliency_grid_batch(s: torch.Tensor) -> torch.Tensor:
         k = 2 * DEFAULT_DILATE + 1
         cells = F.max_pool2d(cells, k, stride=1, padding=DEFAULT_DILATE)
     return cells
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -231,7 +238,17 @@ class Trainer:
             # A batch no training step uses (steps count from 0; rank 10**6 is never a real rank).
             self.data_dependent_init(sampler.batch(per_rank, cfg.seed, 0, 10**6)[0])
         end_step = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
-        while self.step < end_step and time.time() < deadline:
+        # SIGTERM / SIGINT finish the current step and write the checkpoint before stopping.
+        stop = {"now": False}
+
+        def request_stop(signum, frame):
+            stop["now"] = True
+
+        previous = {}
+        if threading_main():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, request_stop)
+        while self.step < end_step and time.time() < deadline and not stop["now"]:
             x, s = sampler.batch(per_rank, cfg.seed, self.step, self.rank)
             last = self.train_step(x, s)
             if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == end_step):
@@ -254,6 +271,8 @@ class Trainer:
                 self.save()
                 last_ckpt = time.time()
         self.save()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if writer is not None:
             writer.close()
         return last
