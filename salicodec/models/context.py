@@ -108,11 +108,13 @@ class IncrementalContext:
                 if cond is None:
                     raise ValueError("conditional context model needs its conditioning volume")
                 first = first + model.cond(cond.detach().float().cpu().view(1, 1, c, h, w))[0]
-            self.first = F.pad(first, (1, 1, 1, 1, 1, 1)).reshape(width, n_pad).contiguous()
-        self.values = torch.zeros(n_pad)  # quantised latent values, zero outside the volume
-        self.h1 = torch.zeros(width, n_pad)
-        self.h2 = torch.zeros(width, n_pad)
-        self.r3 = torch.zeros(width, n_pad)  # relu(h3), the input of the output layer
+            self.first = F.pad(first, (1, 1, 1, 1, 1, 1)).reshape(width, n_pad).t().contiguous()
+        # Caches are position-major (n_pad, width): gathering a neighbourhood copies whole rows,
+        # and (P, K, width) flattens to the (P, K * width) layout of causal_matrix() for free.
+        self.values = torch.zeros(n_pad, 1)  # quantised latent values, zero outside the volume
+        self.h1 = torch.zeros(n_pad, width)
+        self.h2 = torch.zeros(n_pad, width)
+        self.r3 = torch.zeros(n_pad, width)  # relu(h3), the input of the output layer
 
     @property
     def num_waves(self) -> int:
@@ -125,25 +127,22 @@ class IncrementalContext:
 
     @staticmethod
     def _gather(buf: torch.Tensor, idx: torch.Tensor, offs: torch.Tensor) -> torch.Tensor:
+        """Rows of `buf` at every causal neighbour of `idx`: (P, K * width)."""
         nb = (idx.unsqueeze(1) + offs.unsqueeze(0)).reshape(-1)  # (P * K,)
-        g = buf.index_select(-1, nb)  # (width, P * K)
-        width = buf.shape[0]
-        return g.reshape(width, idx.numel(), offs.numel()).permute(1, 2, 0).reshape(idx.numel(), -1)
+        return buf.index_select(0, nb).reshape(idx.numel(), -1)
 
     def predict(self, idx: torch.Tensor) -> torch.Tensor:
         """Probabilities (P, L) float32 for the positions `idx` (padded flat indices) of one wavefront."""
         with torch.no_grad():
-            nb = (idx.unsqueeze(1) + self.off_a.unsqueeze(0)).reshape(-1)
-            ga = self.values.index_select(0, nb).reshape(idx.numel(), -1)  # (P, 13)
-            h1 = torch.relu(ga @ self.wa + self.first[:, idx].t())
-            self.h1[:, idx] = h1.t()
+            h1 = torch.relu(self._gather(self.values, idx, self.off_a) @ self.wa + self.first.index_select(0, idx))
+            self.h1[idx] = h1
             h2 = torch.relu(self._gather(self.h1, idx, self.off_b) @ self.w1 + self.b1)
-            self.h2[:, idx] = h2.t()
+            self.h2[idx] = h2
             h3 = h1 + self._gather(self.h2, idx, self.off_b) @ self.w2 + self.b2
-            self.r3[:, idx] = torch.relu(h3).t()
+            self.r3[idx] = torch.relu(h3)
             logits = self._gather(self.r3, idx, self.off_b) @ self.wo + self.bo
             return torch.softmax(logits, dim=1)
 
     def commit(self, idx: torch.Tensor, symbols: torch.Tensor) -> None:
         """Write the decoded symbols of a wavefront: later wavefronts read them as causal context."""
-        self.values[idx] = self.centres[symbols]
+        self.values[idx, 0] = self.centres[symbols]
