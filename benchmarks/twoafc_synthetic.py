@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--votes", type=int, default=5)
     ap.add_argument("--density", type=float, default=0.1, help="fraction of channels the oracle uses")
     ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--sigma", type=float, default=1.0, help="log-normal spread of the oracle weights")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--features", type=Path, help="cache of the VGG features (.pt): reused when it exists")
@@ -110,7 +112,7 @@ def main() -> None:
     n_train = args.n // 2
     tr, te = slice(0, n_train), slice(n_train, args.n)
     t1 = time.time()
-    w = train_lin_weights(D0[tr], D1[tr], torch.from_numpy(h[tr]), TrainConfig(epochs=args.epochs, seed=args.seed))
+    w = train_lin_weights(D0[tr], D1[tr], torch.from_numpy(h[tr]), TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch, seed=args.seed))
     t_train = time.time() - t1
 
     def score(weights: torch.Tensor, part: slice) -> float:
@@ -131,6 +133,7 @@ def main() -> None:
         ("PSNR", score_2afc(psnr[tr, 0], psnr[tr, 1], h[tr]), score_2afc(psnr[te, 0], psnr[te, 1], h[te])),
         ("human (random voter)", human_2afc(h[tr]), human_2afc(h[te])),
     ]
+    print(f"training: {args.epochs} epochs, lr {args.lr}, batch {args.batch}")
     print(f"synthetic 2AFC: {args.n} triplets of {args.crop}x{args.crop} crops ({n_train} train / {args.n - n_train} held out), "
           f"{args.votes} simulated votes each, oracle uses {int((oracle > 0).sum())}/{C} channels; "
           f"features {t_feat:.0f} s, training {t_train:.0f} s")
