@@ -7,7 +7,7 @@ sigmoid((d*0 − d*1) / τ). The trainer sees only the images and the vote fract
 held-out triplets: the 2AFC score of the learned weights, of the oracle w*, of LPIPS's official
 weights, of the unweighted baseline (w = 1), of PSNR, and of a random person ("human").
 
-    PYTHONPATH=. python benchmarks/twoafc_synthetic.py [--n 3000] [--crop 64]
+    PYTHONPATH=. python benchmarks/twoafc_synthetic.py [--n 2000] [--features CACHE.pt]
 """
 from __future__ import annotations
 
@@ -69,14 +69,14 @@ def unit(batch: list[np.ndarray]) -> torch.Tensor:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=3000, help="triplets (half for training)")
+    ap.add_argument("--n", type=int, default=2000, help="triplets (half for training)")
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--votes", type=int, default=5)
-    ap.add_argument("--density", type=float, default=0.1, help="fraction of channels the oracle uses")
-    ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--sigma", type=float, default=1.0, help="log-normal spread of the oracle weights")
+    ap.add_argument("--density", type=float, default=0.03, help="fraction of channels the oracle uses")
+    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--lr", type=float, default=1e-2)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--sigma", type=float, default=2.0, help="log-normal spread of the oracle weights")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--features", type=Path, help="cache of the VGG features (.pt): reused when it exists")
     args = ap.parse_args()

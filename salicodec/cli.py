@@ -490,7 +490,7 @@ def _add_metric(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (infinite values as the string \"inf\")")
     p.add_argument("--metric", help="score-2afc: the metric to score")
     p.add_argument("-o", "--output", help="train-2afc: weights file to write")
-    p.add_argument("--epochs", type=int, default=300, help="train-2afc: training epochs (default 300)")
+    p.add_argument("--epochs", type=int, default=200, help="train-2afc: training epochs (default 200)")
     p.add_argument("--force", action="store_true", help="overwrite the output file")
     p.set_defaults(func=_cmd_metric)
 

@@ -173,9 +173,9 @@ class Dist2Logit(nn.Module):
 
 @dataclass
 class TrainConfig:
-    epochs: int = 300
-    lr: float = 1e-3
-    batch_size: int = 256
+    epochs: int = 200
+    lr: float = 1e-2
+    batch_size: int = 128
     seed: int = 0
     init: str = "ones"  # "ones" (LPIPS's unlearned baseline) or "lpips" (the official weights)
 
