@@ -274,7 +274,10 @@ def _add_study(sub) -> None:
     r = ssub.add_parser("results", help="win counts, pair preferences, 2AFC export, metric agreement")
     r.add_argument("study_dir")
     r.add_argument("--out", default=None, help="folder for the results (default: STUDY_DIR/results)")
-    r.add_argument("--metrics", default="psnr,msssim", help="metrics to check against the votes ('' for none)")
+    r.add_argument("--metrics", default="psnr,ms-ssim,lpips",
+                   help="registry metrics to check against the votes ('' for none; default: %(default)s)")
+    r.add_argument("--lpips-comp", default=None, metavar="WEIGHTS",
+                   help="LPIPS-Comp weights from `metric train-2afc`: adds lpips-comp to the agreement")
     r.add_argument("--test-fraction", type=float, default=0.2, help="images held out in the 2AFC export")
     r.add_argument("--force", action="store_true", help="overwrite existing results")
     p.set_defaults(func=_cmd_study)
@@ -338,12 +341,15 @@ def _cmd_study(args) -> int:
             print(f"{args.base_url.rstrip('/')}/s/{tok}/")
         return 0
     if args.study_cmd == "results":
+        from pathlib import Path
+
         from .study.results import write_results
 
         if not (0.0 <= args.test_fraction < 1.0):
             raise SalicodecError("--test-fraction must be in [0, 1)")
         metrics = _parse_list(args.metrics, "metrics")
         print(write_results(args.study_dir, args.out, metrics=metrics, test_fraction=args.test_fraction,
+                            lpips_comp_weights=Path(args.lpips_comp) if args.lpips_comp else None,
                             force=args.force))
         return 0
     raise SalicodecError(f"unknown study command {args.study_cmd}")

@@ -24,12 +24,14 @@ import random
 import shutil
 import tempfile
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SalicodecError
+from ..metrics import twoafc
 from . import db
 from .layout import Study, bpp_key, load
 
@@ -129,76 +131,105 @@ def split_images(images: list[str], test_fraction: float, seed: int) -> tuple[se
     return set(order[n_test:]), set(order[:n_test])
 
 
-def twoafc_samples(study: Study, tallies: list[TrialTally]) -> list[dict]:
-    """One sample per pair with votes: ref, p0 (codec_a), p1 (codec_b), judge = share preferring p1."""
+@dataclass(frozen=True)
+class PairSample:
+    """One voted pair as a 2AFC judgement, with where it came from."""
+    triplet: twoafc.Triplet  # ref, p0 = codec_a's reconstruction, p1 = codec_b's, h = share preferring p1
+    image: str
+    bpp: float
+    codec_p0: str
+    codec_p1: str
+
+
+def twoafc_samples(study: Study, tallies: list[TrialTally]) -> list[PairSample]:
+    """One 2AFC judgement per pair with votes."""
     samples = []
     for t in tallies:
         if t.total == 0:
             continue
         tr = t.trial
-        samples.append({
-            "ref": study.original(tr.image),
-            "p0": study.reconstruction(tr.image, tr.bpp, tr.codec_a),
-            "p1": study.reconstruction(tr.image, tr.bpp, tr.codec_b),
-            "judge": t.frac_b, "votes": t.total, "image": tr.image, "bpp": tr.bpp,
-            "codec_p0": tr.codec_a, "codec_p1": tr.codec_b,
-        })
+        triplet = twoafc.Triplet(
+            ref=study.original(tr.image),
+            p0=study.reconstruction(tr.image, tr.bpp, tr.codec_a),
+            p1=study.reconstruction(tr.image, tr.bpp, tr.codec_b),
+            h=t.frac_b, votes=t.total,
+        )
+        samples.append(PairSample(triplet, tr.image, tr.bpp, tr.codec_a, tr.codec_b))
     return samples
 
 
-def write_twoafc_csv(samples: list[dict], dest: Path) -> None:
-    """The 2AFC table: paths are relative to the CSV's folder, judge is in [0, 1]."""
+def write_twoafc_csv(samples: list[PairSample], dest: Path) -> None:
+    """The metric trainer's 2AFC CSV (`salicodec.metrics.twoafc`): `ref,p0,p1,h,votes`, paths
+    relative to the CSV's folder. (twoafc.write_2afc needs the images under the CSV's folder; here
+    they are in the study, beside the results, so the paths go up with `..`.)"""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["ref", "p0", "p1", "judge", "votes", "image", "bpp", "codec_p0", "codec_p1"])
+    w.writerow(["ref", "p0", "p1", "h", "votes"])
     for s in samples:
-        rel = [os.path.relpath(s[k], dest.parent) for k in ("ref", "p0", "p1")]
-        w.writerow([*rel, f"{s['judge']:.6f}", s["votes"], s["image"], bpp_key(s["bpp"]), s["codec_p0"], s["codec_p1"]])
+        t = s.triplet
+        rel = [Path(os.path.relpath(x, dest.parent)).as_posix() for x in (t.ref, t.p0, t.p1)]
+        w.writerow([*rel, f"{t.h:.6g}", t.votes])
     dest.write_text(buf.getvalue())
 
 
-# Metrics that can be checked against the votes: name -> (function(ref, dist) -> float, higher is better)
-def metric_functions() -> dict:
-    from ..metrics import msssim_rgb, psnr_rgb
+def check_metrics(metrics: list[str], lpips_comp_weights: Path | None) -> None:
+    """Refuse, before any work, metrics the registry does not know or a study cannot feed."""
+    from ..metrics import METRICS
+    from ..metrics.lpips import load_lin_weights
+    from ..metrics.registry import lpips_comp_weights_path
 
-    return {"psnr": (psnr_rgb, True), "msssim": (msssim_rgb, True)}
+    for name in metrics:
+        if name not in METRICS:
+            raise SalicodecError(f"unknown metric {name!r} (known: {', '.join(METRICS)})")
+        if METRICS[name].needs_saliency:
+            raise SalicodecError(f"{name} needs a saliency mask, and a study has none")
+    if "lpips-comp" in metrics:
+        load_lin_weights(str(lpips_comp_weights or lpips_comp_weights_path()), "vgg")  # one-line error if bad
 
 
-def human_agreement(samples: list[dict]) -> float:
-    """Expected agreement of two voters drawn at random (with replacement) on each pair."""
-    return sum(s["judge"] ** 2 + (1 - s["judge"]) ** 2 for s in samples) / len(samples)
+@contextmanager
+def lpips_comp_weights_env(path: Path | None):
+    """The metric registry reads LPIPS-Comp's weights from $SALICODEC_LPIPS_COMP: point it at
+    `path` for the duration (the CLI is single-threaded), then restore it."""
+    if path is None:
+        yield
+        return
+    old = os.environ.get("SALICODEC_LPIPS_COMP")
+    os.environ["SALICODEC_LPIPS_COMP"] = str(Path(path).resolve())
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["SALICODEC_LPIPS_COMP"]
+        else:
+            os.environ["SALICODEC_LPIPS_COMP"] = old
 
 
-def metric_agreement(samples: list[dict], metrics: list[str]) -> list[dict]:
+def metric_agreement(samples: list[PairSample], metrics: list[str], lpips_comp_weights: Path | None = None,
+                     progress: bool = True) -> list[dict]:
+    """Fig. 3 analogue: the 2AFC score (twoafc.score_2afc) of each registry metric on the pairs."""
+    from tqdm import tqdm
+
     from ..imageio import load_rgb
+    from ..metrics import METRICS, compute
 
-    available = metric_functions()
-    unknown = [m for m in metrics if m not in available]
-    if unknown:
-        raise SalicodecError(f"unknown metric {unknown[0]!r} (available: {', '.join(available)})")
-    images: dict[Path, object] = {}
-
-    def rgb(path: Path):
-        if path not in images:
-            images[path] = np.array(load_rgb(path))  # a writable copy: torch refuses read-only arrays
-        return images[path]
-
+    check_metrics(metrics, lpips_comp_weights)
+    # Every (original, reconstruction) once: a reconstruction is in several pairs.
+    pairs = sorted({(s.triplet.ref, p) for s in samples for p in (s.triplet.p0, s.triplet.p1)})
+    values: dict[tuple[Path, Path], dict[str, float]] = {}
+    refs: dict[Path, np.ndarray] = {}
+    with lpips_comp_weights_env(lpips_comp_weights):
+        for ref, dist in tqdm(pairs, desc="metrics", disable=not progress, leave=False):
+            if ref not in refs:
+                refs[ref] = np.array(load_rgb(ref))  # writable copies: torch refuses read-only arrays
+            values[(ref, dist)] = compute(refs[ref], np.array(load_rgb(dist)), metrics)
+    h = [s.triplet.h for s in samples]
     rows = []
     for name in metrics:
-        fn, higher_better = available[name]
-        values: dict[tuple[Path, Path], float] = {}
-        scores = []
-        for s in samples:
-            for k in ("p0", "p1"):
-                if (s["ref"], s[k]) not in values:
-                    values[(s["ref"], s[k])] = float(fn(rgb(s["ref"]), rgb(s[k])))
-            d0, d1 = values[(s["ref"], s["p0"])], values[(s["ref"], s["p1"])]
-            if d0 == d1:
-                scores.append(0.5)
-            else:
-                prefers_p1 = (d1 > d0) if higher_better else (d1 < d0)
-                scores.append(s["judge"] if prefers_p1 else 1.0 - s["judge"])
-        rows.append({"metric": name, "2afc_score": round(sum(scores) / len(scores), 4), "pairs": len(scores)})
+        d0 = [values[(s.triplet.ref, s.triplet.p0)][name] for s in samples]
+        d1 = [values[(s.triplet.ref, s.triplet.p1)][name] for s in samples]
+        score = twoafc.score_2afc(d0, d1, h, higher_is_better=METRICS[name].higher_is_better)
+        rows.append({"metric": name, "2afc_score": round(score, 4), "pairs": len(samples)})
     return rows
 
 
@@ -235,9 +266,20 @@ def plot_win_counts(best: dict, codecs: list[str], bpps: list[float], dest: Path
     plt.close(fig)
 
 
-def write_results(study_dir, out=None, *, metrics: list[str] = ("psnr", "msssim"),
-                  test_fraction: float = 0.2, force: bool = False) -> str:
-    """Write every result file into `out` (default STUDY_DIR/results) and return the summary text."""
+DEFAULT_METRICS = ("psnr", "ms-ssim", "lpips")
+
+
+def write_results(study_dir, out=None, *, metrics: list[str] = DEFAULT_METRICS, test_fraction: float = 0.2,
+                  lpips_comp_weights: Path | None = None, force: bool = False, progress: bool = True) -> str:
+    """Write every result file into `out` (default STUDY_DIR/results) and return the summary text.
+
+    lpips_comp_weights: a weights file from `salicodec metric train-2afc`; LPIPS-Comp then joins
+    the metric agreement (trained on twoafc/train.csv, it is fairly judged on the test pairs).
+    """
+    metrics = list(metrics)
+    if lpips_comp_weights is not None and "lpips-comp" not in metrics:
+        metrics.append("lpips-comp")
+    check_metrics(metrics, lpips_comp_weights)
     study = load(study_dir)
     out = Path(out) if out is not None else study.root / "results"
     if out.exists() and not force:
@@ -275,12 +317,18 @@ def write_results(study_dir, out=None, *, metrics: list[str] = ("psnr", "msssim"
         (tmp / "pair_preferences.csv").write_text(_table_csv(pair_preferences(tallies)))
         train_images, test_images = split_images(list(study.images), test_fraction, study.config.seed)
         (tmp / "twoafc").mkdir()
+        lines.append("")
         for split, keep in (("train", train_images), ("test", test_images)):
-            write_twoafc_csv([s for s in samples if s["image"] in keep], tmp / "twoafc" / f"{split}.csv")
+            part = [s for s in samples if s.image in keep]
+            if part:  # the trainer refuses a file without judgements
+                write_twoafc_csv(part, tmp / "twoafc" / f"{split}.csv")
+            lines.append(f"2AFC export: {len(part)} judgements on {len(keep)} images in twoafc/{split}.csv"
+                         + ("" if part else " (none, not written)"))
         if metrics:
-            test = [s for s in samples if s["image"] in test_images] or samples
-            rows = [{"metric": "human", "2afc_score": round(human_agreement(test), 4), "pairs": len(test)}]
-            rows += metric_agreement(test, list(metrics))
+            test = [s for s in samples if s.image in test_images] or samples
+            human = twoafc.human_2afc([s.triplet.h for s in test])
+            rows = [{"metric": "human", "2afc_score": round(human, 4), "pairs": len(test)}]
+            rows += metric_agreement(test, metrics, lpips_comp_weights, progress=progress)
             (tmp / "metric_agreement.csv").write_text(_table_csv(rows))
             which = "held-out test pairs" if test is not samples else "all pairs (no test split)"
             lines += ["", f"Agreement with the votes (2AFC score, {which}):"]

@@ -2,15 +2,27 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
+from study_helpers import BPPS, CODECS, make_dataset
 
+from salicodec import weights
 from salicodec.cli import main
+from salicodec.imageio import load_rgb
+from salicodec.metrics import compute
 from salicodec.study import db
-from salicodec.study.results import TrialTally, human_agreement, split_images, win_counts, wilson
+from salicodec.study.create import create_study
+from salicodec.study.layout import StudyConfig
+from salicodec.metrics import twoafc
+from salicodec.metrics.lpips import load_lin_weights
+from salicodec.study.results import TrialTally, split_images, win_counts, wilson
 
 
 def _rows(path: Path) -> list[dict]:
@@ -41,10 +53,9 @@ def test_win_counts_majority_ties_and_incomplete_cells():
     assert sum(best[0.5].values()) == pytest.approx(3)
 
 
-def test_wilson_and_human_agreement():
+def test_wilson():
     lo, hi = wilson(8, 10)
     assert lo == pytest.approx(0.4902, abs=1e-3) and hi == pytest.approx(0.9433, abs=1e-3)
-    assert human_agreement([{"judge": 1.0}, {"judge": 0.5}]) == pytest.approx(0.75)
 
 
 def test_split_is_by_image_and_deterministic():
@@ -89,14 +100,19 @@ def test_results_cli_end_to_end(study_dir, capsys):
     for r in prefs:
         if r["codec_b"] == "webp":
             assert float(r["prefer_a"]) == 0.0 and int(r["votes"]) == 6
-    # 2AFC export: one sample per pair with votes, image-disjoint splits, paths that resolve
-    rows = {s: _rows(res / "twoafc" / f"{s}.csv") for s in ("train", "test")}
-    assert len(rows["train"]) + len(rows["test"]) == 12
-    assert not {r["image"] for r in rows["train"]} & {r["image"] for r in rows["test"]}
-    for r in rows["train"] + rows["test"]:
-        for k in ("ref", "p0", "p1"):
-            assert (res / "twoafc" / r[k]).resolve().is_file()
-        assert r["judge"] == ("1.000000" if r["codec_p1"] == "webp" else r["judge"])
+    # 2AFC export in the metric trainer's format: one judgement per pair with votes,
+    # image-disjoint splits, paths that resolve (images/<image>/<bpp>/<codec>.png)
+    assert _rows(res / "twoafc" / "train.csv")[0].keys() == {"ref", "p0", "p1", "h", "votes"}
+    data = {s: twoafc.load_2afc(res / "twoafc" / f"{s}.csv") for s in ("train", "test")}
+    assert len(data["train"]) + len(data["test"]) == 12
+    assert not {t.ref.resolve() for t in data["train"]} & {t.ref.resolve() for t in data["test"]}
+    for t in data["train"] + data["test"]:
+        assert all(p.resolve().is_file() for p in (t.ref, t.p0, t.p1))
+        assert t.votes == 3
+        if t.p1.stem == "webp":
+            assert t.h == 1.0
+        elif t.p0.stem == "webp":
+            assert t.h == 0.0
     agreement = {r["metric"]: r for r in _rows(res / "metric_agreement.csv")}
     assert set(agreement) == {"human", "psnr"}
     assert 0.0 <= float(agreement["psnr"]["2afc_score"]) <= 1.0
@@ -107,3 +123,67 @@ def test_results_cli_end_to_end(study_dir, capsys):
     assert main(["study", "results", str(study_dir), "--metrics", "nosuch", "--force"]) == 2
     assert "unknown metric 'nosuch'" in capsys.readouterr().err
     assert (res / "summary.txt").read_bytes() == before
+
+
+needs_vgg = pytest.mark.skipif(
+    not (weights.is_cached("vgg16") and weights.is_cached("lpips-vgg")),
+    reason="VGG-16 / LPIPS weights not cached (run: salicodec weights fetch)",
+)
+
+
+@needs_vgg
+def test_votes_to_lpips_comp_weights(tmp_path, capsys, monkeypatch):
+    """Simulated votes -> `study results` export -> `metric train-2afc` -> LPIPS-Comp weights that
+    the metric registry loads, `score-2afc` scores, and `study results --lpips-comp` reports."""
+    monkeypatch.delenv("SALICODEC_LPIPS_COMP", raising=False)
+    # A study of its own with 64x48 crops: VGG-16 passes dominate this test's time, and they scale
+    # with the pixel count (half that of the shared template's 96x64 crops).
+    study_dir = tmp_path / "study"
+    create_study(make_dataset(tmp_path / "dataset", n=2, size=(64, 48)), study_dir,
+                 StudyConfig(codecs=CODECS, bpps=BPPS, votes_per_trial=3), progress=False)
+    _simulate_votes(study_dir, preferred="webp")
+    res = study_dir / "results"
+    # every pair in the training file: 2 images x 2 rates x 3 pairs = 12 judgements
+    assert main(["study", "results", str(study_dir), "--test-fraction", "0", "--metrics", "psnr"]) == 0
+    train_csv = res / "twoafc" / "train.csv"
+    assert len(twoafc.load_2afc(train_csv)) == 12 and not (res / "twoafc" / "test.csv").exists()
+    capsys.readouterr()
+
+    w_file = tmp_path / "lpips_comp.pth"
+    assert main(["metric", "train-2afc", str(train_csv), "-o", str(w_file), "--epochs", "20"]) == 0
+    ws = load_lin_weights(str(w_file), "vgg")
+    flat = torch.cat(ws)
+    assert (flat >= 0).all() and not torch.allclose(flat, torch.ones_like(flat))  # learned, not the baseline
+
+    # the registry's lpips-comp reads the file
+    monkeypatch.setenv("SALICODEC_LPIPS_COMP", str(w_file))
+    t = twoafc.load_2afc(train_csv)[0]
+    ref, dist = np.array(load_rgb(t.ref)), np.array(load_rgb(t.p0))
+    assert compute(ref, ref, ["lpips-comp"])["lpips-comp"] == pytest.approx(0.0, abs=1e-6)
+    assert compute(ref, dist, ["lpips-comp"])["lpips-comp"] > 0.0
+    capsys.readouterr()
+
+    assert main(["metric", "score-2afc", str(train_csv), "--metric", "lpips-comp", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["judgements"] == 12 and 0.0 <= scored["2afc"] <= 1.0
+
+    # Fig. 3 analogue with LPIPS-Comp, weights given on the command line (not from the environment)
+    monkeypatch.delenv("SALICODEC_LPIPS_COMP")
+    assert main(["study", "results", str(study_dir), "--force", "--test-fraction", "0", "--metrics", "psnr,lpips",
+                 "--lpips-comp", str(w_file)]) == 0
+    assert "SALICODEC_LPIPS_COMP" not in os.environ  # restored
+    agreement = {r["metric"]: r for r in _rows(res / "metric_agreement.csv")}
+    assert set(agreement) == {"human", "psnr", "lpips", "lpips-comp"}
+    # the same judgements, the same definition: `study results` and `metric score-2afc` agree
+    assert float(agreement["lpips-comp"]["2afc_score"]) == pytest.approx(scored["2afc"], abs=1e-4)
+    assert float(agreement["human"]["2afc_score"]) == pytest.approx(scored["human"], abs=1e-4)
+    assert 0.0 <= float(agreement["lpips"]["2afc_score"]) <= 1.0
+
+
+def test_results_refuses_bad_metric_options(study_dir, tmp_path, capsys):
+    _simulate_votes(study_dir, preferred="webp")
+    assert main(["study", "results", str(study_dir), "--lpips-comp", str(tmp_path / "nosuch.pth")]) == 2
+    assert "no such weights file" in capsys.readouterr().err
+    assert main(["study", "results", str(study_dir), "--metrics", "psnr-s"]) == 2
+    assert "saliency" in capsys.readouterr().err
+    assert not (study_dir / "results").exists()
