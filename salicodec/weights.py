@@ -139,15 +139,11 @@ def is_cached(name: str) -> bool:
 
 
 def _atomic_write(dest: Path, data: bytes) -> None:
+    # Imported here: this module is imported by every CLI call, imageio pulls in numpy and PIL.
+    from .imageio import atomic_write_bytes
+
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(dest, data, force=True)
 
 
 def _extract_member(archive: Path, member: str) -> bytes:
