@@ -10,7 +10,8 @@ Prakash et al. wrote it (PIL `save(quality=50)`). "Ours" = salicodec.baselines.m
 --size-of-quality 50 (file within 1 % of Std JPEG's size). Saliency = U^2-Net-p ('auto').
 PSNR-S = PSNR over the salient pixels (saliency >= 0.5); images without salient pixels have no PSNR-S
 and are left out of its mean (their count is printed). PSNR = RGB; PSNR-Y = full-range BT.601 luma.
-PSNR-HVS, PSNR-HVS-M and VIFP come from salicodec.metrics.compute when that function exists.
+PSNR-HVS, PSNR-HVS-M and VIFP come from salicodec.metrics.compute (luma; see the metrics docs).
+--no-curve recomputes only the table (Std JPEG and --strength) and keeps OUT_tradeoff.* as they are.
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="docs/prakash", help="output prefix")
     ap.add_argument("--strength", type=float, default=M.MsroiJpegConfig().strength)
     ap.add_argument("--curve", default="1,4,6,8,12", help="strengths of the trade-off curve")
+    ap.add_argument("--no-curve", action="store_true",
+                    help="only the table at --strength; leave OUT_tradeoff.* untouched")
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
     from salicodec.saliency import saliency_map
@@ -84,6 +87,8 @@ def main(argv=None) -> int:
     strengths = sorted({float(s) for s in args.curve.split(",")} | {args.strength})
     curve_configs = ([("amplitude", s) for s in strengths] + [("threshold", 8.0)]
                      + [("multiple", 8.0)])
+    if args.no_curve:
+        curve_configs = [("amplitude", args.strength)]
     rows, curve_rows = [], []
     for f in tqdm(files, desc="kodak"):
         rgb = load_rgb(f)
@@ -107,10 +112,11 @@ def main(argv=None) -> int:
                 rows.append({"image": f.name, "codec": f"msroi-jpeg-s{s:g}", "salient_fraction": float(mask.mean()),
                              **measure(rgb, r.data, mask), "base_quality": r.base_quality})
     write_csv(Path(f"{out}_per_image.csv"), rows)
-    write_csv(Path(f"{out}_tradeoff.csv"), curve_rows)
     print(summary(rows))
     print(curve_summary(curve_rows))
-    plot_curve(curve_rows, Path(f"{out}_tradeoff.png"))
+    if not args.no_curve:
+        write_csv(Path(f"{out}_tradeoff.csv"), curve_rows)
+        plot_curve(curve_rows, Path(f"{out}_tradeoff.png"))
     return 0
 
 
