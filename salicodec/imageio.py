@@ -18,6 +18,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import SalicodecError
 
+# Image files the batch tools (training, saliency precomputation, evaluation) pick up in folders.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"})
+
 # Decompression-bomb guard for inputs: 64 megapixels (e.g. 8192 x 8192).
 MAX_INPUT_PIXELS = 1 << 26
 
@@ -97,6 +100,16 @@ def atomic_write_bytes(dest: str | os.PathLike, data: bytes, *, force: bool = Fa
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Publish a fully written folder `tmp` as `dest` (replacing it): readers never see half of one."""
+    import shutil
+
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
 
 
 def save_image(img: Image.Image, dest: str | os.PathLike, *, force: bool = False, format: str | None = None) -> None:

@@ -27,7 +27,7 @@ from . import metrics as metric_table
 from .ratematch import RateMatcher
 from .resources import measure
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
+from ..imageio import IMAGE_SUFFIXES  # noqa: E402
 MARKER = "salicodec-eval.json"
 
 

@@ -344,7 +344,6 @@ class SaliCodec(nn.Module):
                     inc.predict(padded)
                 inc.commit(padded, torch.from_numpy(symbols_all[plain]))
         vals = centres[torch.from_numpy(symbols_all)].view(c, h, w)
-        sym_t = torch.from_numpy(symbols_all).view(c, h, w)
         if encoder:
             return coder.finish(), pred_bits, table_bits, vals
-        return sym_t, None, None, vals
+        return torch.from_numpy(symbols_all).view(c, h, w), None, None, vals

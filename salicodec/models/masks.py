@@ -18,13 +18,20 @@ from __future__ import annotations
 import torch
 
 
-def kept_channels(importance: torch.Tensor, saliency: torch.Tensor | None, channels: int,
-                  saliency_weight: float = 1.0, importance_weight: float = 1.0) -> torch.Tensor:
-    """k per position (integer tensor, same shape as `importance`): the hard channel count."""
+def combined_importance(importance: torch.Tensor, saliency: torch.Tensor | None,
+                        saliency_weight: float = 1.0, importance_weight: float = 1.0) -> torch.Tensor:
+    """m1 = lambda1 * s + lambda2 * i, clamped to [0, 1] (Sec. 3.4)."""
     m = importance_weight * importance
     if saliency is not None:
         m = m + saliency_weight * saliency
-    return torch.ceil(channels * m.clamp(0.0, 1.0)).to(torch.int64)
+    return m.clamp(0.0, 1.0)
+
+
+def kept_channels(importance: torch.Tensor, saliency: torch.Tensor | None, channels: int,
+                  saliency_weight: float = 1.0, importance_weight: float = 1.0) -> torch.Tensor:
+    """k per position (integer tensor, same shape as `importance`): the hard channel count."""
+    m = combined_importance(importance, saliency, saliency_weight, importance_weight)
+    return torch.ceil(channels * m).to(torch.int64)
 
 
 def channel_mask(importance: torch.Tensor, saliency: torch.Tensor | None, channels: int,
@@ -36,10 +43,7 @@ def channel_mask(importance: torch.Tensor, saliency: torch.Tensor | None, channe
     the training forward pass (one fractional channel per position, exact gradients);
     "straight_through": hard forward, soft gradient.
     """
-    m = importance_weight * importance
-    if saliency is not None:
-        m = m + saliency_weight * saliency
-    m = m.clamp(0.0, 1.0)
+    m = combined_importance(importance, saliency, saliency_weight, importance_weight)
     c = torch.arange(channels, device=m.device, dtype=m.dtype).view(1, channels, 1, 1)
     hard = (c < torch.ceil(channels * m)).to(m.dtype)
     if mode == "hard":
@@ -62,4 +66,4 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-__all__ = ["kept_channels", "channel_mask", "mask_from_counts", "ceil_div"]
+__all__ = ["combined_importance", "kept_channels", "channel_mask", "mask_from_counts", "ceil_div"]

@@ -25,7 +25,7 @@ from ..imageio import atomic_write_bytes, load_image
 from .masks import grid_mask, salient_fraction
 from .u2netp import model_identity, saliency_map
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
+from ..imageio import IMAGE_SUFFIXES  # noqa: E402
 CACHE_META = "saliency-cache.json"
 INDEX = "index.tsv"
 

@@ -19,7 +19,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import SalicodecError
-from ..imageio import load_rgb
+from ..imageio import load_rgb, replace_dir
 from . import db
 from .layout import CODEC_NAME, DATABASE, IMAGE_ID, MANIFEST, Study, StudyConfig, bpp_key
 from .reconstruct import Reconstructor, check_codecs, default_reconstructor
@@ -149,9 +149,7 @@ def create_study(
         ]
         (tmp / MANIFEST).write_text(study.manifest_json())
         db.create(tmp / DATABASE, trials, {"format_version": "1"})
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

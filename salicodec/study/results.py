@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SalicodecError
+from ..imageio import replace_dir
 from ..metrics import twoafc
 from . import db
 from .layout import Study, bpp_key, load
@@ -337,9 +338,7 @@ def write_results(study_dir, out=None, *, metrics: list[str] = DEFAULT_METRICS, 
         (tmp / "summary.txt").write_text(summary)
         # Relative paths in twoafc/*.csv were computed for tmp/twoafc; they hold for out/twoafc too,
         # since out and tmp are siblings at the same depth.
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

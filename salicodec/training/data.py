@@ -13,9 +13,8 @@ import numpy as np
 import torch
 
 from ..errors import SalicodecError
-from ..imageio import load_rgb, shared_dir
+from ..imageio import IMAGE_SUFFIXES, load_rgb, shared_dir
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm"}
 
 
 def list_images(dirs: list[str | Path]) -> list[Path]:
@@ -24,7 +23,7 @@ def list_images(dirs: list[str | Path]) -> list[Path]:
         d = Path(d)
         if not d.is_dir():
             raise SalicodecError(f"training data folder {d} does not exist")
-        files += sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+        files += sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise SalicodecError("no training images found")
     return files
@@ -41,7 +40,7 @@ def evaluation_digests() -> set[str]:
     for sub in ("kodak", "coco_val_mini/images"):
         d = root / sub
         if d.is_dir():
-            out |= {file_digest(p) for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTS}
+            out |= {file_digest(p) for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     return out
 
 
