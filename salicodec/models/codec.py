@@ -138,10 +138,15 @@ def single_thread():
         torch.set_num_threads(before)
 
 
+def _bit_map(logits: torch.Tensor, idx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Masked cross-entropy in bits per spatial position, summed over channels: (N, H, W)."""
+    ce = F.cross_entropy(logits, idx, reduction="none")  # nats, (N, C, H, W)
+    return (ce * weight).sum(1) / np.log(2.0)
+
+
 def _bits(logits: torch.Tensor, idx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Masked cross-entropy in bits per image (Eq. 9 / 11 weighted as in Eq. 12): (N,)."""
-    ce = F.cross_entropy(logits, idx, reduction="none")  # nats, (N, C, H, W)
-    return (ce * weight).flatten(1).sum(1) / np.log(2.0)
+    return _bit_map(logits, idx, weight).flatten(1).sum(1)
 
 
 @dataclass
@@ -170,11 +175,13 @@ class SaliCodec(nn.Module):
             self.ctx_z = ContextModel(cfg.num_centres, cfg.context_width, conditional=False)
 
     # ------------------------------------------------------------------ training path
-    def forward(self, x: torch.Tensor, saliency: torch.Tensor | None = None, use_masks: bool = True) -> dict:
+    def forward(self, x: torch.Tensor, saliency: torch.Tensor | None = None, use_masks: bool = True,
+                bit_maps: bool = False) -> dict:
         """x (N, 3, H, W) in [0, 1] with H, W multiples of 32; saliency (N, 1, H/8, W/8) in {0, 1}.
 
         Returns x_hat, bits per image for each stage (Eq. 12), the stage-two reconstruction
-        error mse(y~, D2(z~)), and the hard masks (for statistics).
+        error mse(y~, D2(z~)), and the hard masks (for statistics). bit_maps=True adds where the
+        bits go: "bit_map_y" (N, H/8, W/8) and "bit_map_z" (N, H/32, W/32).
         """
         cfg = self.cfg
         e = self.e1(x)
@@ -200,6 +207,8 @@ class SaliCodec(nn.Module):
             logits_y = self.ctx_y(y_t, d)
             logits_z = self.ctx_z(z_t)
             out["bits_z"] = _bits(logits_z, z_idx, m2)
+            if bit_maps:
+                out["bit_map_z"] = _bit_map(logits_z, z_idx, m2)
             out["mse_y_d2"] = F.mse_loss(d, y_t.detach())
             out["mask_z"] = m2
         else:
@@ -207,6 +216,8 @@ class SaliCodec(nn.Module):
             out["bits_z"] = torch.zeros(x.shape[0], device=x.device)
             out["mse_y_d2"] = torch.zeros((), device=x.device)
         out["bits_y"] = _bits(logits_y, y_idx, m1)
+        if bit_maps:
+            out["bit_map_y"] = _bit_map(logits_y, y_idx, m1)
         out["x_hat"] = self.d1(y_t)
         return out
 

@@ -130,7 +130,7 @@ class Trainer:
         self.step = 0
         if cfg.init_from:
             ck = torch.load(_expand(cfg.init_from), map_location="cpu", weights_only=True)
-            self.model.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()})
+            self.init_partial({k: v.float() for k, v in ck["state_dict"].items()})
         self.fresh = not cfg.init_from
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.dpl = None
@@ -142,6 +142,24 @@ class Trainer:
         if self.distributed:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def init_partial(self, source: dict) -> None:
+        """Start from another model's weights: every tensor whose name and shape match is copied.
+
+        A model of the same configuration loads completely. A different one (the single-level
+        ablation started from a hierarchical model) takes what it shares, E1/D1 and the masked
+        convolutions of P(y~); the rest keeps its fresh initialisation. What was left out is logged."""
+        own = self.model.state_dict()
+        matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+        self.model.load_state_dict(matched, strict=False)
+        fresh = sorted(set(own) - set(matched))
+        unused = sorted(set(source) - set(matched))
+        if fresh or unused:
+            def names(keys):
+                return ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")
+
+            self.log(f"init_from: {len(matched)} tensors loaded; {len(unused)} not used ({names(unused)}); "
+                     f"{len(fresh)} keep their initial values ({names(fresh)})")
 
     # ---------------------------------------------------------------- checkpoints
     def state(self) -> dict:

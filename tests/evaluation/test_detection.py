@@ -145,3 +145,20 @@ def test_eval_task_detection_missing_weights(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "YOLOX-Nano weights not found" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_eval_task_detection_ours_one_row_per_shipped_model(coco_subset, tmp_path, capsys):
+    """Our codec is not rate-matched: each shipped model is a row at its own target."""
+    import json
+
+    from salicodec.cli import main
+    from salicodec.models import zoo
+
+    out = tmp_path / "det"
+    args = ["eval", "--task", "detection", "--codecs", "ours", "--limit", "1", "--bootstrap", "5",
+            "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    report = json.loads((out / "detection.json").read_text())
+    rows = [r for r in report["codecs"] if r["codec"] == "ours"]
+    assert sorted(r["target_bpp"] for r in rows) == sorted(m.target_bpp for m in zoo.list_models())
+    assert all(r["mean_bpp"] > 0 and r["unreachable"] == 0 for r in rows)

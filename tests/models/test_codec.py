@@ -78,3 +78,14 @@ def test_wrong_weights_refused(tiny_model):
     other = make_tiny_model(seed=9)
     with pytest.raises(container.FormatError, match="different weights"):
         api.decompress(data, other)
+
+
+def test_bit_maps_sum_to_the_rate(tiny_model):
+    """forward(bit_maps=True) says where the bits of Eq. 12 go; the maps add up to the totals."""
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        out = tiny_model(x, bit_maps=True)
+    assert out["bit_map_y"].shape == (1, 8, 12) and out["bit_map_z"].shape == (1, 2, 3)
+    assert torch.allclose(out["bit_map_y"].sum(), out["bits_y"].sum(), rtol=1e-5)
+    assert torch.allclose(out["bit_map_z"].sum(), out["bits_z"].sum(), rtol=1e-5)
+    assert (out["bit_map_y"] >= 0).all()

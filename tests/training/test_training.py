@@ -72,3 +72,19 @@ def test_refuses_evaluation_images(tmp_path, kodak_dir):
 def test_unknown_config_key(tmp_path):
     with pytest.raises(SalicodecError, match="unknown"):
         TrainConfig.from_dict({"bogus": 1})
+
+
+def test_init_from_a_different_configuration_copies_what_is_shared(image_dir, tmp_path):
+    """The single-level ablation starts from a hierarchical model: E1/D1 are copied, the rest is fresh."""
+    torch.set_num_threads(1)
+    src = Trainer(tiny_config(image_dir), tmp_path / "src", device="cpu", log=lambda *_: None)
+    src.run(src.make_sampler(), max_steps=2)
+    d = tiny_config(image_dir).to_dict()
+    d["codec"]["hierarchical"] = False
+    d["init_from"] = str(tmp_path / "src" / "last.pt")
+    messages = []
+    dst = Trainer(TrainConfig.from_dict(d), tmp_path / "dst", device="cpu", log=messages.append)
+    s, t = src.model.state_dict(), dst.model.state_dict()
+    assert all(torch.equal(s[k], t[k]) for k in t if k.startswith(("e1.", "d1.", "q1.")))
+    assert not any(k.startswith(("e2.", "ctx_z.")) for k in t)
+    assert len(messages) == 1 and "not used (ctx_y.cond" in messages[0] and "0 keep their initial" in messages[0]
