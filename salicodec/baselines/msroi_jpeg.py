@@ -39,29 +39,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .. import jpegtables
 from ..errors import SalicodecError
 
-# ITU-T T.81 Annex K, Tables K.1 and K.2 (natural order): the tables libjpeg scales by quality.
-IJG_LUMA = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61,
-    12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77,
-    24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101,
-    72, 92, 95, 98, 112, 100, 103, 99,
-], dtype=np.float64).reshape(8, 8)
-IJG_CHROMA = np.array([
-    17, 18, 24, 47, 99, 99, 99, 99,
-    18, 21, 26, 66, 99, 99, 99, 99,
-    24, 26, 56, 99, 99, 99, 99, 99,
-    47, 66, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99,
-], dtype=np.float64).reshape(8, 8)
+# ITU-T T.81 Annex K, Tables K.1 and K.2: the tables libjpeg scales by quality.
+IJG_LUMA = jpegtables.LUMA
+IJG_CHROMA = jpegtables.CHROMA
 
 MIN_QUALITY = 1.0
 MAX_QUALITY = 100.0

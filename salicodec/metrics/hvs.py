@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from .. import jpegtables
 from ..errors import SalicodecError
 from .classic import check_pair
 
@@ -43,16 +44,7 @@ CSF = np.array([
 
 # The masking weights of the reference code are (10 / Q)^2 for the JPEG luminance quantisation
 # table Q (ITU-T T.81 Annex K.1), rounded to 6 decimals there; we derive them from Q directly.
-JPEG_LUMA_Q = np.array([
-    [16, 11, 10, 16, 24, 40, 51, 61],
-    [12, 12, 14, 19, 26, 58, 60, 55],
-    [14, 13, 16, 24, 40, 57, 69, 56],
-    [14, 17, 22, 29, 51, 87, 80, 62],
-    [18, 22, 37, 56, 68, 109, 103, 77],
-    [24, 35, 55, 64, 81, 104, 113, 92],
-    [49, 64, 78, 87, 103, 121, 120, 101],
-    [72, 92, 95, 98, 112, 100, 103, 99],
-], dtype=np.float64)
+JPEG_LUMA_Q = jpegtables.LUMA
 MASK_WEIGHTS = np.round((10.0 / JPEG_LUMA_Q) ** 2, 6)  # exactly the reference table
 
 
