@@ -5,8 +5,9 @@
 
 Every model is run through its own forward pass with hard quantisation (the reconstruction the
 decoder gives bit for bit, benchmarks/codec_kodak.py) and its rate is the masked cross-entropy of
-Eq. 12 plus nothing for masked symbols: the ideal code length, which the real files match within
-0.1% (docs/BENCHMARKS.md, "Codec"). That lets us say where the bits go: the y-bits of each /8 cell
+Eq. 12 (nothing for masked symbols) plus the coded channel counts: the ideal code length, which
+the real files' payload matches within 0.1% (docs/BENCHMARKS.md, "Codec"; the container header
+adds about 40 bytes, which this leaves out). That lets us say where the bits go: the y-bits of each /8 cell
 are split by the binary saliency grid the encoder uses (grid_mask of U²-Net-p's map).
 
 `--full` names the checkpoints of the complete model at several rates (the family); each metric
@@ -24,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from salicodec import api
+from salicodec import api, entropy
 from salicodec.imageio import load_rgb, shared_dir
 from salicodec.metrics import LPIPS, msssim_rgb, psnr_rgb, psnr_salient
 from salicodec.models.codec import STAGE1_FACTOR, CodecConfig, SaliCodec
@@ -56,6 +57,11 @@ def measure(model: SaliCodec, rgb: np.ndarray, prob: np.ndarray, use_saliency: b
     grid = (x.shape[2] // STAGE1_FACTOR, x.shape[3] // STAGE1_FACTOR)
     s = api.saliency_tensor(prob, rgb, grid)  # the encoder's binary /8 grid
     out = model(x, s if use_saliency else None, bit_maps=True)
+    # The channel counts k1 (and k2) are side information in the file (docs/FORMAT.md): coded here
+    # exactly as the encoder codes them, so that the rate is the file's, not only the latents'.
+    a = model._analysis(x, s if use_saliency else None)
+    side_bits = sum(entropy.encode_count_map(a[k][0].numpy(), model.cfg.channels)[1]
+                    for k in ("k1", "k2") if k in a)
     rec = api.to_uint8(out["x_hat"], h, w)
     bits_y = out["bit_map_y"][0]
     bits_z = float(out["bits_z"][0])
@@ -66,7 +72,7 @@ def measure(model: SaliCodec, rgb: np.ndarray, prob: np.ndarray, use_saliency: b
     sal_bits = float(bits_y[salient].sum())
     sal_px = float(cell_px[salient].sum())
     bg_px = float(cell_px[~salient].sum())
-    total = float(bits_y.sum()) + bits_z
+    total = float(bits_y.sum()) + bits_z + side_bits
     return {
         "bpp": total / (h * w),
         "psnr": psnr_rgb(rgb, rec),
