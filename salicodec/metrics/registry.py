@@ -1,10 +1,11 @@
 """One table of every full-reference metric: name, direction, function. The CLI, the 2AFC scorer
 and the metric combination read it.
 
-`compute(ref, dist, names, saliency=None) -> {name: value}` on RGB uint8 arrays (H, W, 3).
+`compute(ref, dist, names, saliency=None, lpips_comp_weights=None) -> {name: value}` on RGB uint8
+arrays (H, W, 3).
 
 LPIPS-Comp reads learned per-channel weights (the LPIPS layout, see lpips.save_lin_weights) from
-`$SALICODEC_LPIPS_COMP`, else `<weights cache>/lpips_comp_vgg.pth` (`~/.cache/salicodec`, or
+the `lpips_comp_weights` argument of `compute`, else `$SALICODEC_LPIPS_COMP`, else `<weights cache>/lpips_comp_vgg.pth` (`~/.cache/salicodec`, or
 `$SALICODEC_HOME`); `salicodec metric train-2afc DATA -o FILE` makes one from 2AFC judgements.
 """
 from __future__ import annotations
@@ -47,14 +48,15 @@ def _lpips(net: str, lin_weights) -> Callable:
     def fn(ref, dist, ctx) -> float:
         from .lpips import lpips
 
-        spec = lin_weights() if callable(lin_weights) else lin_weights
+        spec = lin_weights(ctx) if callable(lin_weights) else lin_weights
         return lpips(ref, dist, net=net, lin_weights=spec)
 
     return fn
 
 
-def _lpips_comp_spec():
-    p = lpips_comp_weights_path()
+def _lpips_comp_spec(ctx: dict):
+    given = ctx.get("lpips_comp_weights")
+    p = Path(given) if given is not None else lpips_comp_weights_path()
     if not p.is_file():
         raise SalicodecError(
             f"no LPIPS-Comp weights at {p}: make them with `salicodec metric train-2afc DATA -o {p}` "
@@ -91,8 +93,12 @@ METRICS: dict[str, Metric] = {
 DEFAULT_METRICS = ("psnr", "psnr-y", "ssim", "ms-ssim", "psnr-hvs", "psnr-hvs-m", "vifp", "lpips", "lpips-alex")
 
 
-def compute(ref: np.ndarray, dist: np.ndarray, names=DEFAULT_METRICS, saliency: np.ndarray | None = None) -> dict[str, float]:
-    """The named metrics of one pair; raises SalicodecError for an unknown name or bad input."""
+def compute(ref: np.ndarray, dist: np.ndarray, names=DEFAULT_METRICS, saliency: np.ndarray | None = None,
+            lpips_comp_weights: str | Path | None = None) -> dict[str, float]:
+    """The named metrics of one pair; raises SalicodecError for an unknown name or bad input.
+
+    lpips_comp_weights: a weights file from `salicodec metric train-2afc` for `lpips-comp`
+    (default: `lpips_comp_weights_path()`)."""
     names = list(names)
     unknown = [n for n in names if n not in METRICS]
     if unknown:
@@ -100,5 +106,5 @@ def compute(ref: np.ndarray, dist: np.ndarray, names=DEFAULT_METRICS, saliency: 
     classic.check_pair(ref, dist)
     if saliency is not None:
         saliency = classic.check_saliency(saliency, ref.shape)
-    ctx: dict = {"saliency": saliency}
+    ctx: dict = {"saliency": saliency, "lpips_comp_weights": lpips_comp_weights}
     return {n: float(METRICS[n].fn(ref, dist, ctx)) for n in names}

@@ -24,7 +24,6 @@ import random
 import shutil
 import tempfile
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,24 +187,6 @@ def check_metrics(metrics: list[str], lpips_comp_weights: Path | None) -> None:
         load_lin_weights(str(lpips_comp_weights or lpips_comp_weights_path()), "vgg")  # one-line error if bad
 
 
-@contextmanager
-def lpips_comp_weights_env(path: Path | None):
-    """The metric registry reads LPIPS-Comp's weights from $SALICODEC_LPIPS_COMP: point it at
-    `path` for the duration (the CLI is single-threaded), then restore it."""
-    if path is None:
-        yield
-        return
-    old = os.environ.get("SALICODEC_LPIPS_COMP")
-    os.environ["SALICODEC_LPIPS_COMP"] = str(Path(path).resolve())
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["SALICODEC_LPIPS_COMP"]
-        else:
-            os.environ["SALICODEC_LPIPS_COMP"] = old
-
-
 def metric_agreement(samples: list[PairSample], metrics: list[str], lpips_comp_weights: Path | None = None,
                      progress: bool = True) -> list[dict]:
     """Fig. 3 analogue: the 2AFC score (twoafc.score_2afc) of each registry metric on the pairs."""
@@ -219,11 +200,11 @@ def metric_agreement(samples: list[PairSample], metrics: list[str], lpips_comp_w
     pairs = sorted({(s.triplet.ref, p) for s in samples for p in (s.triplet.p0, s.triplet.p1)})
     values: dict[tuple[Path, Path], dict[str, float]] = {}
     refs: dict[Path, np.ndarray] = {}
-    with lpips_comp_weights_env(lpips_comp_weights):
-        for ref, dist in tqdm(pairs, desc="metrics", disable=not progress, leave=False):
-            if ref not in refs:
-                refs[ref] = np.array(load_rgb(ref))  # writable copies: torch refuses read-only arrays
-            values[(ref, dist)] = compute(refs[ref], np.array(load_rgb(dist)), metrics)
+    for ref, dist in tqdm(pairs, desc="metrics", disable=not progress, leave=False):
+        if ref not in refs:
+            refs[ref] = np.array(load_rgb(ref))  # writable copies: torch refuses read-only arrays
+        values[(ref, dist)] = compute(refs[ref], np.array(load_rgb(dist)), metrics,
+                                      lpips_comp_weights=lpips_comp_weights)
     h = [s.triplet.h for s in samples]
     rows = []
     for name in metrics:

@@ -58,6 +58,25 @@ def test_compute_errors(big_pair, tmp_path, monkeypatch):
         compute(ref, q10, ["lpips-comp"])
 
 
+@needs_weights
+def test_lpips_comp_weights_given_to_compute_override_the_environment(big_pair, tmp_path, monkeypatch):
+    """LPIPS-Comp is Σ_l ⟨w_l, D_l⟩ (linear in w): all-ones weights give twice what all-halves give,
+    and the file given to compute() wins over $SALICODEC_LPIPS_COMP."""
+    import torch
+
+    from salicodec.metrics.lpips import save_lin_weights
+
+    ref, q10, _ = big_pair
+    channels = (64, 128, 256, 512, 512)
+    ones, halves = tmp_path / "ones.pth", tmp_path / "halves.pth"
+    save_lin_weights([torch.ones(c) for c in channels], ones)
+    save_lin_weights([torch.full((c,), 0.5) for c in channels], halves)
+    monkeypatch.setenv("SALICODEC_LPIPS_COMP", str(tmp_path / "missing.pth"))
+    d1 = compute(ref, q10, ["lpips-comp"], lpips_comp_weights=ones)["lpips-comp"]
+    d_half = compute(ref, q10, ["lpips-comp"], lpips_comp_weights=halves)["lpips-comp"]
+    assert d1 > 0 and d1 == pytest.approx(2 * d_half, rel=1e-5)
+
+
 @pytest.fixture
 def files(tmp_path, big_pair):
     ref, q10, q90 = big_pair
