@@ -88,3 +88,27 @@ def test_init_from_a_different_configuration_copies_what_is_shared(image_dir, tm
     assert all(torch.equal(s[k], t[k]) for k in t if k.startswith(("e1.", "d1.", "q1.")))
     assert not any(k.startswith(("e2.", "ctx_z.")) for k in t)
     assert len(messages) == 1 and "not used (ctx_y.cond" in messages[0] and "0 keep their initial" in messages[0]
+
+
+def test_rate_term_one_sided_and_two_sided():
+    """Sec. 3.5: alpha * max(t, R) costs nothing below t; the two-sided variant pulls a rate below
+    t back up with the same slope as it pushes one above t down."""
+    import torch
+
+    from salicodec.training.losses import LossConfig, codec_loss
+
+    x = torch.rand(2, 3, 16, 16)
+    pixels = 16 * 16
+
+    def rate_grad(bpp: float, two_sided: bool) -> tuple[float, float]:
+        bits = torch.tensor([bpp * pixels, bpp * pixels], requires_grad=True)
+        out = {"bits_y": bits, "bits_z": torch.zeros(2), "x_hat": x.clone(), "mse_y_d2": torch.tensor(0.0)}
+        cfg = LossConfig(target_bpp=0.5, rate_weight=2.0, rate_two_sided=two_sided)
+        t = codec_loss(out, x, None, cfg)
+        t["loss"].backward()
+        return float(t["rate"]), float(bits.grad.sum() * pixels)
+
+    assert rate_grad(0.3, False) == (pytest.approx(0.5), 0.0)
+    assert rate_grad(0.7, False) == (pytest.approx(0.7), pytest.approx(2.0))
+    assert rate_grad(0.7, True) == (pytest.approx(0.7), pytest.approx(2.0))
+    assert rate_grad(0.3, True) == (pytest.approx(0.7), pytest.approx(-2.0))
