@@ -2,6 +2,10 @@
 
     python benchmarks/codec_kodak.py [--models NAME ...] [--images N] [--threads T]
                                      [--json out.json] [--update-registry]
+    python benchmarks/codec_kodak.py --from-eval OUT_DIR [--update-registry]
+
+`--from-eval` takes the figures of `salicodec eval KODAK --codecs ours --out OUT_DIR` (the same
+compress/decompress path, same metrics) instead of coding again; it has no exactness check.
 
 For every image: compress (saliency auto), decompress, and check (1) the decoded image equals the
 model's own forward reconstruction bit for bit, (2) the payload is within 1% of the cross-entropy
@@ -14,6 +18,7 @@ import argparse
 import json
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -63,6 +68,21 @@ def run_model(name: str, files, lpips_fn, saliency: str) -> dict:
     return {"model": name, "mean": mean, "images": rows}
 
 
+def from_eval(out_dir: Path, names: list[str]) -> list[dict]:
+    """Per-model means of the eval cache's records (`OUT_DIR/cache/ours/IMAGE@MODEL.json`)."""
+    results = []
+    for name in names:
+        recs = [json.loads(p.read_text()) for p in sorted((out_dir / "cache" / "ours").glob(f"*@{name}.json"))]
+        if len(recs) != 24:
+            raise SystemExit(f"{out_dir}: {len(recs)} Kodak records for {name}, expected 24")
+        rows = [{"image": r["image"], "bytes": r["bytes"], "bpp": r["bpp"], "psnr": r["metrics"]["psnr"],
+                 "ms_ssim": r["metrics"]["ms-ssim"], "lpips": r["metrics"]["lpips"],
+                 "encode_s": r["encode_s"], "decode_s": r["decode_s"]} for r in recs]
+        mean = {k: float(np.mean([r[k] for r in rows])) for k in ("bpp", "psnr", "ms_ssim", "lpips", "encode_s", "decode_s")}
+        results.append({"model": name, "source": str(out_dir), "mean": mean, "images": rows})
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="*")
@@ -72,17 +92,23 @@ def main() -> None:
     ap.add_argument("--no-lpips", action="store_true")
     ap.add_argument("--json")
     ap.add_argument("--update-registry", action="store_true")
+    ap.add_argument("--from-eval", type=Path, metavar="OUT_DIR")
     a = ap.parse_args()
+    if a.from_eval:
+        a.images = 24
     torch.set_num_threads(a.threads)
     files = sorted((shared_dir() / "data" / "kodak").glob("kodim*.png"))[: a.images]
     lpips_fn = None
-    if not a.no_lpips:
+    if not a.no_lpips and not a.from_eval:
         from salicodec.metrics.lpips import LPIPS
 
         lp = LPIPS("vgg")
         lpips_fn = lambda r, d: float(lp(r, d))  # noqa: E731
     names = a.models or [m.name for m in zoo.list_models()]
-    results = [run_model(n, files, lpips_fn, a.saliency) for n in names]
+    if a.from_eval:
+        results = from_eval(a.from_eval, names)
+    else:
+        results = [run_model(n, files, lpips_fn, a.saliency) for n in names]
     for r in results:
         print(json.dumps({"model": r["model"], **r["mean"]}))
     if a.json:
