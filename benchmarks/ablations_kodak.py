@@ -14,7 +14,7 @@ are split by the binary saliency grid the encoder uses (grid_mask of U²-Net-p's
 of the full model is interpolated along that curve (piecewise linear in log bpp) at the rate a
 variant reached, so a variant is compared with the full model at the variant's own bpp.
 A `:nosal` suffix runs a checkpoint without the saliency input (s = 0 at coding time).
-`--reuse OLD.json` takes the models of an earlier run (same name, checkpoint, saliency flag and
+`--reuse OLD.json` (repeatable) takes the models of an earlier run (same name, checkpoint, saliency flag and
 image count) from its file instead of measuring them again, so variants can be added as their
 training runs finish.
 """
@@ -105,16 +105,17 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=24)
     ap.add_argument("--json")
     ap.add_argument("--csv")
-    ap.add_argument("--reuse", help="an earlier --json output whose models are not measured again")
+    ap.add_argument("--reuse", action="append", default=[], metavar="OLD.json",
+                    help="an earlier --json output whose models are not measured again (repeatable)")
     a = ap.parse_args()
     files = sorted((shared_dir() / "data" / "kodak").glob("*.png"))[: a.images]
     old = {}
-    if a.reuse:
-        with open(a.reuse) as fh:
+    for reuse in a.reuse:
+        with open(reuse) as fh:
             prev = json.load(fh)
         if prev.get("images") == len(files):
-            old = {name: (v, [r for r in prev.get("per_image", []) if r["model"] == name])
-                   for name, v in prev["models"].items()}
+            old |= {name: (v, [r for r in prev.get("per_image", []) if r["model"] == name], reuse)
+                    for name, v in prev["models"].items()}
     lpips_fn = LPIPS("vgg")
     images = []
     for f in files:
@@ -126,10 +127,10 @@ def main() -> None:
             name, path, use_sal = parse_spec(spec)
             if name in old and old[name][0]["checkpoint"] == path and old[name][0]["saliency_input"] == use_sal \
                     and old[name][1]:
-                v, per_rows = old[name]
+                v, per_rows, source = old[name]
                 summary[name] = {k: v[k] for k in ("checkpoint", "saliency_input", *METRICS)} | {"role": role}
                 rows += per_rows
-                print(f"{name}: reused from {a.reuse}", flush=True)
+                print(f"{name}: reused from {source}", flush=True)
                 continue
             model = load_checkpoint(path)
             t0 = time.time()

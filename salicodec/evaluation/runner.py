@@ -152,6 +152,14 @@ def _load_cached(path: Path, info: dict) -> dict | None:
     return rec
 
 
+def task_points(codec, targets) -> list[tuple[float, str | None]]:
+    """(target bpp, setting) per record of a task: our codec has one point per shipped model,
+    named by it; the others one per target, found by rate matching (setting None)."""
+    if isinstance(codec, Salicodec):
+        return [(p.nominal_bpp, p.setting) for p in codec.rate_points()]
+    return [(t, None) for t in targets]
+
+
 def run_task(task: Task) -> list[dict]:
     from ..imageio import save_image
     from PIL import Image
@@ -161,12 +169,8 @@ def run_task(task: Task) -> list[dict]:
     codec = make_codec(task.codec)
     rgb = None
     records = []
-    if isinstance(codec, Salicodec):
-        points = [(p.nominal_bpp, p.setting) for p in codec.rate_points()]
-    else:
-        points = [(t, None) for t in task.targets]
     matcher = None
-    for target, setting in points:
+    for target, setting in task_points(codec, task.targets):
         label = target_label(target) if setting is None else f"{setting}"
         cache_path, file_path, recon_path = _paths(out, task.codec, image.stem, label, info["extension"])
         rec = _load_cached(cache_path, info)
@@ -256,12 +260,14 @@ def run(config: EvalConfig, state: RunState, progress=True) -> list[dict]:
 
 
 def cached_records(tasks: list[Task]) -> list[dict]:
-    """The records already measured for these tasks (standard codecs: one per target)."""
+    """The records already measured for these tasks (standard codecs: one per target; ours: one
+    per shipped model)."""
     records = []
     for t in tasks:
         info = json.loads(t.codec_info_json)
-        for target in t.targets:
-            cache_path, _, recon_path = _paths(Path(t.out), t.codec, Path(t.image).stem, target_label(target), info["extension"])
+        for target, setting in task_points(make_codec(t.codec), t.targets):
+            label = target_label(target) if setting is None else setting
+            cache_path, _, recon_path = _paths(Path(t.out), t.codec, Path(t.image).stem, label, info["extension"])
             rec = _load_cached(cache_path, info)
             if rec is not None and recon_path.exists():
                 records.append(rec)
