@@ -1,0 +1,61 @@
+"""Issue #5's quality goals, from a `salicodec eval` output folder: our models against the
+standard codecs at the same bpp (each codec's mean curve interpolated, linear in log bpp, at the
+mean bpp our model achieved; outside a codec's measured range its end point is used and marked).
+
+    python benchmarks/quality_goals.py out/kodak
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+GOALS = [  # (metric, lower is better, codecs that ours must beat, model targets where it applies)
+    ("lpips", True, ("jpeg2000", "webp"), (0.23, 0.37, 0.67, 1.0)),
+    ("lpips", True, ("heic",), (0.23, 0.37)),
+    ("ms-ssim", False, ("jpeg2000",), (0.23, 0.37, 0.67, 1.0)),
+    ("psnr", False, ("jpeg-420", "jpeg-444"), (0.23, 0.37, 0.67, 1.0)),
+]
+
+
+def curves(per_image: Path) -> dict:
+    acc = defaultdict(lambda: defaultdict(list))
+    for r in csv.DictReader(per_image.open()):
+        acc[r["codec"]][float(r["target_bpp"])].append(r)
+    out = {}
+    for codec, by_t in acc.items():
+        pts = []
+        for t, rs in sorted(by_t.items()):
+            pts.append({"target": t, "bpp": np.mean([float(r["bpp"]) for r in rs]),
+                        **{m: np.mean([float(r[m]) for r in rs]) for m in ("psnr", "ms-ssim", "lpips")}})
+        out[codec] = pts
+    return out
+
+
+def at(curve: list[dict], bpp: float, metric: str) -> tuple[float, bool]:
+    xs = np.log([p["bpp"] for p in curve])
+    inside = xs[0] <= np.log(bpp) <= xs[-1]
+    return float(np.interp(np.log(bpp), xs, [p[metric] for p in curve])), inside
+
+
+def main() -> None:
+    c = curves(Path(sys.argv[1]) / "per_image.csv")
+    print("| model (target) | ours bpp | metric | ours | codec | codec at that bpp | ours better |")
+    print("|---|---|---|---|---|---|---|")
+    for metric, lower, rivals, targets in GOALS:
+        for p in c["ours"]:
+            if p["target"] not in targets:
+                continue
+            for rival in rivals:
+                v, inside = at(c[rival], p["bpp"], metric)
+                better = p[metric] < v if lower else p[metric] > v
+                mark = "" if inside else " (end point)"
+                print(f"| {p['target']:.2f} | {p['bpp']:.3f} | {metric} | {p[metric]:.4f} | {rival} | {v:.4f}{mark} | "
+                      f"{'yes' if better else 'no'} |")
+
+
+if __name__ == "__main__":
+    main()
