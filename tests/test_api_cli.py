@@ -63,6 +63,26 @@ def test_cli_compress_decompress_info(tmp_path, capsys, default_name):
     assert np.array_equal(out, api.reconstruct(Image.open(src)))
 
 
+def test_file_of_other_weights_under_a_shipped_name_is_refused(tmp_path, capsys, default_name):
+    """A file written by earlier weights of a model name that now ships other weights (the first
+    sali-cpu-0.37 was replaced by the family): one line, exit 2, no output file."""
+    import dataclasses
+
+    from salicodec import container
+
+    src, sali, png = tmp_path / "in.png", tmp_path / "old.sali", tmp_path / "out.png"
+    Image.fromarray(photo(48, 48)).save(src)
+    assert cli.main(["compress", str(src), "-o", str(sali), "--saliency", "none"]) == 0
+    f = container.unpack(sali.read_bytes())
+    old = bytes(b ^ 0xFF for b in f.weights_hash)
+    sali.write_bytes(container.pack(dataclasses.replace(f, weights_hash=old)))  # valid CRCs
+    capsys.readouterr()
+    assert cli.main(["decompress", str(sali), "-o", str(png)]) == 2
+    err = capsys.readouterr().err
+    assert "different weights" in err and default_name in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not png.exists()
+
+
 def test_cli_saliency_roi_box_spends_more_bits(tmp_path, default_name):
     src = tmp_path / "in.png"
     Image.fromarray(photo(128, 128)).save(src)
