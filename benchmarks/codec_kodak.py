@@ -94,8 +94,6 @@ def main() -> None:
     ap.add_argument("--update-registry", action="store_true")
     ap.add_argument("--from-eval", type=Path, metavar="OUT_DIR")
     a = ap.parse_args()
-    if a.from_eval:
-        a.images = 24
     torch.set_num_threads(a.threads)
     files = sorted((shared_dir() / "data" / "kodak").glob("kodim*.png"))[: a.images]
     lpips_fn = None
@@ -114,7 +112,7 @@ def main() -> None:
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
-    if a.update_registry and a.images == 24:
+    if a.update_registry and (a.from_eval or a.images == 24):  # from_eval checks its 24 records
         reg = json.loads(zoo.REGISTRY.read_text())
         for r in results:
             for m in reg["models"]:

@@ -29,7 +29,7 @@ def merge(reports: list[dict]) -> dict:
         u0, u1 = first["uncompressed"], r["uncompressed"]
         if abs(u0["ap"] - u1["ap"]) > 1e-9 or any(abs(a - b) > 1e-9 for a, b in zip(u0["ci"], u1["ci"])):
             raise SystemExit(f"cannot merge: the uncompressed AP differs ({u0['ap']:.6f} vs {u1['ap']:.6f})")
-    merged = {k: first[k] for k in ("detector", "images", "bootstrap", "score_threshold", "nms_iou", "uncompressed")}
+    merged = {k: first[k] for k in (*SAME, "uncompressed")}
     merged["commands"] = [r.get("command", "(not recorded)") for r in reports]
     rows: dict[str, list[dict]] = {}
     per_image: dict[str, dict] = {}

@@ -1,4 +1,4 @@
-"""Issue #5's quality goals, from a `salicodec eval` output folder: our models against the
+"""Issue #5's quality goals, from a `salicodec eval` output folder (its summary.json): our models against the
 standard codecs at the same bpp (each codec's mean curve interpolated, linear in log bpp, at the
 mean bpp our model achieved; outside a codec's measured range its end point is used and marked).
 
@@ -6,9 +6,8 @@ mean bpp our model achieved; outside a codec's measured range its end point is u
 """
 from __future__ import annotations
 
-import csv
+import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +20,9 @@ GOALS = [  # (metric, lower is better, codecs that ours must beat, model targets
 ]
 
 
-def curves(per_image: Path) -> dict:
-    acc = defaultdict(lambda: defaultdict(list))
-    for r in csv.DictReader(per_image.open()):
-        acc[r["codec"]][float(r["target_bpp"])].append(r)
-    out = {}
-    for codec, by_t in acc.items():
-        pts = []
-        for t, rs in sorted(by_t.items()):
-            pts.append({"target": t, "bpp": np.mean([float(r["bpp"]) for r in rs]),
-                        **{m: np.mean([float(r[m]) for r in rs]) for m in ("psnr", "ms-ssim", "lpips")}})
-        out[codec] = pts
-    return out
+def curves(out_dir: Path) -> dict:
+    """codec -> mean points per target, as the eval summarised them (report.summarise)."""
+    return json.loads((out_dir / "summary.json").read_text())["summary"]
 
 
 def at(curve: list[dict], bpp: float, metric: str) -> tuple[float, bool]:
@@ -42,18 +32,18 @@ def at(curve: list[dict], bpp: float, metric: str) -> tuple[float, bool]:
 
 
 def main() -> None:
-    c = curves(Path(sys.argv[1]) / "per_image.csv")
+    c = curves(Path(sys.argv[1]))
     print("| model (target) | ours bpp | metric | ours | codec | codec at that bpp | ours better |")
     print("|---|---|---|---|---|---|---|")
     for metric, lower, rivals, targets in GOALS:
         for p in c["ours"]:
-            if p["target"] not in targets:
+            if p["target_bpp"] not in targets:
                 continue
             for rival in rivals:
                 v, inside = at(c[rival], p["bpp"], metric)
                 better = p[metric] < v if lower else p[metric] > v
                 mark = "" if inside else " (end point)"
-                print(f"| {p['target']:.2f} | {p['bpp']:.3f} | {metric} | {p[metric]:.4f} | {rival} | {v:.4f}{mark} | "
+                print(f"| {p['target_bpp']:.2f} | {p['bpp']:.3f} | {metric} | {p[metric]:.4f} | {rival} | {v:.4f}{mark} | "
                       f"{'yes' if better else 'no'} |")
 
 

@@ -152,12 +152,13 @@ def _load_cached(path: Path, info: dict) -> dict | None:
     return rec
 
 
-def task_points(codec, targets) -> list[tuple[float, str | None]]:
-    """(target bpp, setting) per record of a task: our codec has one point per shipped model,
-    named by it; the others one per target, found by rate matching (setting None)."""
+def task_points(codec, targets) -> list[tuple[float, str | None, str]]:
+    """(target bpp, setting, cache label) per record of a task: our codec has one point per
+    shipped model, labelled by its name; the others one per target, found by rate matching
+    (setting None), labelled by the target."""
     if isinstance(codec, Salicodec):
-        return [(p.nominal_bpp, p.setting) for p in codec.rate_points()]
-    return [(t, None) for t in targets]
+        return [(p.nominal_bpp, p.setting, p.setting) for p in codec.rate_points()]
+    return [(t, None, target_label(t)) for t in targets]
 
 
 def run_task(task: Task) -> list[dict]:
@@ -170,8 +171,7 @@ def run_task(task: Task) -> list[dict]:
     rgb = None
     records = []
     matcher = None
-    for target, setting in task_points(codec, task.targets):
-        label = target_label(target) if setting is None else f"{setting}"
+    for target, setting, label in task_points(codec, task.targets):
         cache_path, file_path, recon_path = _paths(out, task.codec, image.stem, label, info["extension"])
         rec = _load_cached(cache_path, info)
         if rec is not None and recon_path.exists() and all(m in rec["metrics"] for m in task.metrics):
@@ -265,8 +265,7 @@ def cached_records(tasks: list[Task]) -> list[dict]:
     records = []
     for t in tasks:
         info = json.loads(t.codec_info_json)
-        for target, setting in task_points(make_codec(t.codec), t.targets):
-            label = target_label(target) if setting is None else setting
+        for _, _, label in task_points(make_codec(t.codec), t.targets):
             cache_path, _, recon_path = _paths(Path(t.out), t.codec, Path(t.image).stem, label, info["extension"])
             rec = _load_cached(cache_path, info)
             if rec is not None and recon_path.exists():

@@ -5,8 +5,8 @@ and the metric combination read it.
 arrays (H, W, 3).
 
 LPIPS-Comp reads learned per-channel weights (the LPIPS layout, see lpips.save_lin_weights) from
-the `lpips_comp_weights` argument of `compute`, else `$SALICODEC_LPIPS_COMP`, else `<weights cache>/lpips_comp_vgg.pth` (`~/.cache/salicodec`, or
-`$SALICODEC_HOME`); `salicodec metric train-2afc DATA -o FILE` makes one from 2AFC judgements.
+the `lpips_comp_weights` argument of `compute`, else `$SALICODEC_LPIPS_COMP`, else
+`<weights cache>/lpips_comp_vgg.pth` (`~/.cache/salicodec`, or `$SALICODEC_HOME`); `salicodec metric train-2afc DATA -o FILE` makes one from 2AFC judgements.
 """
 from __future__ import annotations
 
