@@ -7,13 +7,26 @@ why they are). Frequencies sum to 2**PRECISION and are all >= 1, so every symbol
 """
 from __future__ import annotations
 
-import constriction
+import functools
+
 import numpy as np
 
 PRECISION = 16
 TOTAL = 1 << PRECISION
 
-_CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
+
+@functools.cache
+def _constriction():
+    """The range coder, imported on first use: training and the forward pass never code
+    symbols, so they run where constriction is not installed (the lent GPU machine)."""
+    import constriction
+
+    return constriction
+
+
+@functools.cache
+def _categorical():
+    return _constriction().stream.model.Categorical(perfect=False)
 
 
 def quantize_pmf(probs: np.ndarray) -> np.ndarray:
@@ -37,12 +50,12 @@ def code_length_bits(freq: np.ndarray, symbols: np.ndarray) -> float:
 
 class SymbolEncoder:
     def __init__(self):
-        self._enc = constriction.stream.queue.RangeEncoder()
+        self._enc = _constriction().stream.queue.RangeEncoder()
 
     def encode(self, symbols: np.ndarray, freq: np.ndarray) -> None:
         if len(symbols) == 0:
             return
-        self._enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), _CATEGORICAL,
+        self._enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), _categorical(),
                          freq.astype(np.float64) / TOTAL)
 
     def finish(self) -> bytes:
@@ -54,12 +67,12 @@ class SymbolDecoder:
         if len(data) % 4:
             raise ValueError("entropy-coded section length is not a multiple of 4")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        self._dec = constriction.stream.queue.RangeDecoder(words)
+        self._dec = _constriction().stream.queue.RangeDecoder(words)
 
     def decode(self, freq: np.ndarray) -> np.ndarray:
         if len(freq) == 0:
             return np.zeros(0, dtype=np.int64)
-        out = self._dec.decode(_CATEGORICAL, freq.astype(np.float64) / TOTAL)
+        out = self._dec.decode(_categorical(), freq.astype(np.float64) / TOTAL)
         return np.asarray(out, dtype=np.int64)
 
 

@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import torch
-from pytorch_msssim import ms_ssim, ssim
 
 from ..errors import SalicodecError
 
@@ -55,6 +54,8 @@ def ssim_rgb(ref: np.ndarray, dist: np.ndarray) -> float:
     check_pair(ref, dist)
     if min(ref.shape[:2]) < 11:
         raise SalicodecError("SSIM needs images of at least 11x11 pixels")
+    from pytorch_msssim import ssim  # here: the training loss imports this package without it
+
     return float(ssim(_as_tensor(ref), _as_tensor(dist), data_range=255.0, size_average=True))
 
 
@@ -63,6 +64,8 @@ def msssim_rgb(ref: np.ndarray, dist: np.ndarray) -> float:
     check_pair(ref, dist)
     if min(ref.shape[:2]) <= 160:
         raise SalicodecError("MS-SSIM needs images with a short side above 160 pixels")
+    from pytorch_msssim import ms_ssim
+
     return float(ms_ssim(_as_tensor(ref), _as_tensor(dist), data_range=255.0, size_average=True))
 
 

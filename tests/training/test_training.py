@@ -112,3 +112,35 @@ def test_rate_term_one_sided_and_two_sided():
     assert rate_grad(0.7, False) == (pytest.approx(0.7), pytest.approx(2.0))
     assert rate_grad(0.7, True) == (pytest.approx(0.7), pytest.approx(2.0))
     assert rate_grad(0.3, True) == (pytest.approx(0.7), pytest.approx(-2.0))
+
+
+def test_parallel_runs_two_configs_in_two_lr_phases(image_dir, tmp_path):
+    """salicodec.training.parallel: both configs train, phase B resumes at lr x decay, and the
+    exported light checkpoints (no optimiser state) load into the codec."""
+    import json
+    import tarfile
+
+    from salicodec.models.codec import CodecConfig, SaliCodec
+    from salicodec.training import parallel
+
+    configs = []
+    for name in ("p1", "p2"):
+        d = tiny_config(image_dir).to_dict()
+        d["name"] = name
+        configs.append(tmp_path / f"{name}.json")
+        configs[-1].write_text(json.dumps(d))
+    export = tmp_path / "export"
+    rc = parallel.main([*map(str, configs), "--runs", str(tmp_path / "runs"), "--minutes", "0.8",
+                        "--decay-at", "0.1", "--decay", "0.2", "--export", str(export)])
+    assert rc == 0
+    for name in ("p1", "p2"):
+        run = tmp_path / "runs" / name
+        assert json.loads((run / "phaseB.json").read_text())["lr"] == pytest.approx(2e-3 * 0.2)
+        assert "resumed at step" in (run / "stdout.txt").read_text()
+        light = torch.load(export / f"{name}.pt", weights_only=True)
+        assert set(light) == {"config", "state_dict", "step"} and light["step"] > 0
+        full = torch.load(run / "last.pt", weights_only=True)
+        assert light["step"] == full["step"]
+        SaliCodec(CodecConfig.from_dict(light["config"]["codec"])).load_state_dict(light["state_dict"])
+    with tarfile.open(export / "logs.tar.gz") as tar:
+        assert {"p1/log.csv", "p2/phaseB.json"} <= set(tar.getnames())
