@@ -202,6 +202,10 @@ def _cmd_models(args) -> int:
         mark = " (default)" if m.name == default else ""
         print(f"{m.name:22s} {m.target_bpp:6.2f} {fmt('bpp', '7.4f')} {fmt('psnr', '7.2f')} "
               f"{fmt('ms_ssim', '8.4f')} {fmt('lpips', '7.4f')}{mark}")
+    old = [m for m in list_models(include_superseded=True) if m.superseded_by]
+    if old:
+        print("superseded (still decode their files; --model NAME): "
+              + ", ".join(f"{m.name} -> {m.superseded_by}" for m in old))
     print("figures: Kodak (24 images), see docs/MODELS.md")
     return 0
 

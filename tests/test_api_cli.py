@@ -112,3 +112,26 @@ def test_16bit_reduced_with_warning(tmp_path):
     with pytest.warns(UserWarning, match="16-bit"):
         img = load_image(p)
     assert img.greyscale and img.rgb.dtype == np.uint8 and img.rgb.shape == (30, 40, 3)
+
+
+def test_superseded_models_still_decode_but_leave_the_family(tmp_path, capsys):
+    """A model replaced at its target keeps shipping: `--model NAME` encodes with it and its
+    files decode, but `--bpp`, `salicodec models` and the evaluation use the current family."""
+    old = [m for m in zoo.list_models(include_superseded=True) if m.superseded_by]
+    if not old:
+        pytest.skip("no superseded model ships")
+    family = {m.name for m in zoo.list_models()}
+    for m in old:
+        assert m.name not in family and m.superseded_by in family
+        assert zoo.nearest_model(m.target_bpp).name == m.superseded_by
+    m = old[0]
+    src, sali, png = tmp_path / "in.png", tmp_path / "old.sali", tmp_path / "out.png"
+    Image.fromarray(photo(48, 64)).save(src)
+    assert cli.main(["compress", str(src), "-o", str(sali), "--model", m.name, "--saliency", "none"]) == 0
+    assert cli.main(["decompress", str(sali), "-o", str(png)]) == 0
+    capsys.readouterr()
+    assert cli.main(["info", str(sali)]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == m.name
+    assert cli.main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert f"{m.name} -> {m.superseded_by}" in listing

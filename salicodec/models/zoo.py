@@ -3,6 +3,10 @@
 `salicodec/zoo/registry.json` is the one list the CLI, the evaluation and the Pillow plugin read.
 Each weights file is a torch checkpoint (loaded with weights_only=True) holding the config dict,
 an fp16 state dict and training metadata; the file's sha256 is checked on load.
+
+A model replaced by a better one at the same target keeps shipping with `superseded_by` set:
+files it wrote still decode (and `--model NAME` still names it), but it is no longer part of the
+family that `--bpp`, `salicodec models` and the evaluation choose from.
 """
 from __future__ import annotations
 
@@ -29,14 +33,18 @@ class ModelInfo:
     target_bpp: float
     measured: dict = field(default_factory=dict, hash=False, compare=False)
     description: str = ""
+    superseded_by: str = ""
 
 
-def list_models() -> list[ModelInfo]:
+def list_models(include_superseded: bool = False) -> list[ModelInfo]:
+    """The current family (one model per target), or every shipped model."""
     if not REGISTRY.is_file():
         return []
     entries = json.loads(REGISTRY.read_text())["models"]
-    return [ModelInfo(e["name"], e["file"], e["sha256"], float(e["target_bpp"]),
-                      e.get("measured", {}), e.get("description", "")) for e in entries]
+    models = [ModelInfo(e["name"], e["file"], e["sha256"], float(e["target_bpp"]),
+                        e.get("measured", {}), e.get("description", ""), e.get("superseded_by", ""))
+              for e in entries]
+    return models if include_superseded else [m for m in models if not m.superseded_by]
 
 
 def default_model() -> ModelInfo:
@@ -49,7 +57,7 @@ def default_model() -> ModelInfo:
 
 
 def model_info(name: str) -> ModelInfo:
-    for m in list_models():
+    for m in list_models(include_superseded=True):
         if m.name == name:
             return m
     known = ", ".join(m.name for m in list_models()) or "none"
