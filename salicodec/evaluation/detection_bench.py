@@ -117,7 +117,10 @@ def run(codecs: list[str], bpps=PAPER_BPPS, out_dir: str | Path = "out/detection
         codec = make_codec(name)
         jobs_list = [(name, str(coco.image_path(im)), im["id"], tuple(bpps), cfg) for im in images]
         # Our codec's rate points are its models' targets; the others are matched to `bpps`.
-        targets = [p.nominal_bpp for p in codec.rate_points()] if hasattr(codec, "rate_points") else list(bpps)
+        points = codec.rate_points() if hasattr(codec, "rate_points") else []
+        targets = [p.nominal_bpp for p in points] if points else list(bpps)
+        # Each of our rows names the model behind it: the family changes between releases.
+        row_settings = {p.nominal_bpp: f"model {p.setting}, saliency='auto'" for p in points}
         results = {b: [] for b in targets}
         achieved = {b: [] for b in targets}
         unreachable = {b: 0 for b in targets}
@@ -131,7 +134,7 @@ def run(codecs: list[str], bpps=PAPER_BPPS, out_dir: str | Path = "out/detection
                     report["per_image_bpp"].setdefault(name, {}).setdefault(str(b), []).append(real_bpp)
         for b in targets:
             ap = D.coco_ap(coco, results[b], bootstrap=bootstrap)
-            row = CodecRow(name, codec.settings, b, float(np.mean(achieved[b])), unreachable[b],
+            row = CodecRow(name, row_settings.get(b, codec.settings), b, float(np.mean(achieved[b])), unreachable[b],
                            ap.ap, ap.ap50, ap.ap75, ap.ci, ap.ci50)
             report["codecs"].append(asdict(row))
         _write(out, report)  # after every codec: partial results survive an interruption

@@ -162,3 +162,5 @@ def test_eval_task_detection_ours_one_row_per_shipped_model(coco_subset, tmp_pat
     rows = [r for r in report["codecs"] if r["codec"] == "ours"]
     assert sorted(r["target_bpp"] for r in rows) == sorted(m.target_bpp for m in zoo.list_models())
     assert all(r["mean_bpp"] > 0 and r["unreachable"] == 0 for r in rows)
+    names = {m.target_bpp: m.name for m in zoo.list_models()}
+    assert all(r["settings"] == f"model {names[r['target_bpp']]}, saliency='auto'" for r in rows)
