@@ -174,9 +174,14 @@ class Trainer:
         return dest
 
     def resume(self, path: str | Path) -> None:
+        """Continue from a checkpoint. A light one (`training.parallel`'s export: weights and step,
+        no optimiser state) continues the step count and schedule with a fresh Adam."""
         ck = torch.load(path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict(ck["state_dict"])
-        self.opt.load_state_dict(ck["optimizer"])
+        self.model.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()})
+        if "optimizer" in ck:
+            self.opt.load_state_dict(ck["optimizer"])
+        else:
+            self.log(f"{path}: no optimiser state (a light checkpoint); Adam starts afresh")
         self.step = int(ck["step"])
 
     # ---------------------------------------------------------------- training

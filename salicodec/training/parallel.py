@@ -11,7 +11,8 @@ learning rate, phase B resumes from phase A's checkpoint with the rate times `de
 The steps each phase reached are in the run's `log.csv` and printed at the end.
 
 `--export DIR` copies each run's model weights (no optimiser state: a file small enough for the
-lent machine's return limit) to DIR/NAME.pt every 30 s and at the end, written atomically, so
+lent machine's return limit) to DIR/NAME.pt whenever a run writes a checkpoint (polled every 5 s)
+and at the end, written atomically, so
 a command killed at its limit still returns the latest checkpoint; and the logs as DIR/logs.tar.gz.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import SalicodecError
 from .loop import TrainConfig, atomic_torch_save
 
 
@@ -43,10 +45,10 @@ def launch(config: Path, run: Path, minutes: float, resume: Path | None) -> subp
     if resume is not None:
         cmd += ["--resume", str(resume)]
     run.mkdir(parents=True, exist_ok=True)
-    log = open(run / "stdout.txt", "a")
-    log.write(f"$ {' '.join(cmd)}\n")
-    log.flush()
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    with open(run / "stdout.txt", "a") as log:  # the child keeps its own handle
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
 def export_all(runs: dict[str, Path], export: Path | None, seen: dict[str, float]) -> None:
@@ -97,7 +99,11 @@ def main(argv=None) -> int:
     ap.add_argument("--export", type=Path, help="copy light checkpoints and logs here as they are written")
     args = ap.parse_args(argv)
 
-    cfgs = {TrainConfig.load(c).name: c for c in args.configs}
+    try:
+        cfgs = {TrainConfig.load(c).name: c for c in args.configs}
+    except SalicodecError as e:
+        print(f"salicodec: error: {e}", file=sys.stderr)
+        return 2
     runs = {name: args.runs / name for name in cfgs}
     seen: dict[str, float] = {}
     t0 = time.time()

@@ -144,3 +144,11 @@ def test_parallel_runs_two_configs_in_two_lr_phases(image_dir, tmp_path):
         SaliCodec(CodecConfig.from_dict(light["config"]["codec"])).load_state_dict(light["state_dict"])
     with tarfile.open(export / "logs.tar.gz") as tar:
         assert {"p1/log.csv", "p2/phaseB.json"} <= set(tar.getnames())
+    # A light checkpoint resumes: same weights and step, a fresh optimiser.
+    t = Trainer(TrainConfig.from_dict(json.loads(configs[0].read_text())), tmp_path / "again", device="cpu",
+                log=lambda *_: None)
+    t.resume(export / "p1.pt")
+    light = torch.load(export / "p1.pt", weights_only=True)
+    assert t.step == light["step"] and not t.opt.state
+    assert all(torch.equal(t.model.state_dict()[k], v) for k, v in light["state_dict"].items())
+    assert parallel.main([str(tmp_path / "missing.json"), "--runs", str(tmp_path / "r"), "--minutes", "1"]) == 2
