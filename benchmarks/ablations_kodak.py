@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from salicodec import api, entropy
+from salicodec.evaluation.bdrate import quality_at_rate
 from salicodec.imageio import load_rgb, shared_dir
 from salicodec.metrics import LPIPS, msssim_rgb, psnr_rgb, psnr_salient
 from salicodec.models.codec import STAGE1_FACTOR, CodecConfig, SaliCodec
@@ -90,12 +91,9 @@ def measure(model: SaliCodec, rgb: np.ndarray, prob: np.ndarray, use_saliency: b
 
 
 def interpolate(curve: list[dict], bpp: float, key: str) -> float | None:
-    """Metric of the full model at `bpp`: linear in log bpp between neighbouring points."""
-    pts = sorted((c["bpp"], c[key]) for c in curve)
-    xs = np.log([p[0] for p in pts])
-    if not pts or not (xs[0] <= np.log(bpp) <= xs[-1]):
-        return None
-    return float(np.interp(np.log(bpp), xs, [p[1] for p in pts]))
+    """Metric of the full model at `bpp` (linear in log bpp); None outside the family's range."""
+    value, inside = quality_at_rate([c["bpp"] for c in curve], [c[key] for c in curve], bpp)
+    return value if inside else None
 
 
 def main() -> None:

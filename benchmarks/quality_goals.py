@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
+from salicodec.evaluation.bdrate import quality_at_rate
 
 GOALS = [  # (metric, lower is better, codecs that ours must beat, model targets where it applies)
     ("lpips", True, ("jpeg2000", "webp"), (0.23, 0.37, 0.67, 1.0)),
@@ -25,12 +25,6 @@ def curves(out_dir: Path) -> dict:
     return json.loads((out_dir / "summary.json").read_text())["summary"]
 
 
-def at(curve: list[dict], bpp: float, metric: str) -> tuple[float, bool]:
-    xs = np.log([p["bpp"] for p in curve])
-    inside = xs[0] <= np.log(bpp) <= xs[-1]
-    return float(np.interp(np.log(bpp), xs, [p[metric] for p in curve])), inside
-
-
 def main() -> None:
     c = curves(Path(sys.argv[1]))
     print("| model (target) | ours bpp | metric | ours | codec | codec at that bpp | ours better |")
@@ -40,7 +34,7 @@ def main() -> None:
             if p["target_bpp"] not in targets:
                 continue
             for rival in rivals:
-                v, inside = at(c[rival], p["bpp"], metric)
+                v, inside = quality_at_rate([q["bpp"] for q in c[rival]], [q[metric] for q in c[rival]], p["bpp"])
                 better = p[metric] < v if lower else p[metric] > v
                 mark = "" if inside else " (end point)"
                 print(f"| {p['target_bpp']:.2f} | {p['bpp']:.3f} | {metric} | {p[metric]:.4f} | {rival} | {v:.4f}{mark} | "

@@ -189,7 +189,8 @@ def _cmd_models(args) -> int:
 
     from .models.zoo import default_model, list_models
 
-    models = list_models()
+    shipped = list_models(include_superseded=True)
+    models = [m for m in shipped if not m.superseded_by]
     if args.json:
         print(json.dumps([m.__dict__ for m in models], indent=2))
         return 0
@@ -202,7 +203,7 @@ def _cmd_models(args) -> int:
         mark = " (default)" if m.name == default else ""
         print(f"{m.name:22s} {m.target_bpp:6.2f} {fmt('bpp', '7.4f')} {fmt('psnr', '7.2f')} "
               f"{fmt('ms_ssim', '8.4f')} {fmt('lpips', '7.4f')}{mark}")
-    old = [m for m in list_models(include_superseded=True) if m.superseded_by]
+    old = [m for m in shipped if m.superseded_by]
     if old:
         print("superseded (still decode their files; --model NAME): "
               + ", ".join(f"{m.name} -> {m.superseded_by}" for m in old))

@@ -51,11 +51,12 @@ def code_length_bits(freq: np.ndarray, symbols: np.ndarray) -> float:
 class SymbolEncoder:
     def __init__(self):
         self._enc = _constriction().stream.queue.RangeEncoder()
+        self._model = _categorical()
 
     def encode(self, symbols: np.ndarray, freq: np.ndarray) -> None:
         if len(symbols) == 0:
             return
-        self._enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), _categorical(),
+        self._enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), self._model,
                          freq.astype(np.float64) / TOTAL)
 
     def finish(self) -> bytes:
@@ -68,11 +69,12 @@ class SymbolDecoder:
             raise ValueError("entropy-coded section length is not a multiple of 4")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
         self._dec = _constriction().stream.queue.RangeDecoder(words)
+        self._model = _categorical()
 
     def decode(self, freq: np.ndarray) -> np.ndarray:
         if len(freq) == 0:
             return np.zeros(0, dtype=np.int64)
-        out = self._dec.decode(_categorical(), freq.astype(np.float64) / TOTAL)
+        out = self._dec.decode(self._model, freq.astype(np.float64) / TOTAL)
         return np.asarray(out, dtype=np.int64)
 
 

@@ -14,6 +14,16 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 
+def quality_at_rate(rates, quality, rate: float) -> tuple[float, bool]:
+    """A curve's quality at `rate`, linear in log rate between its neighbouring points; and whether
+    `rate` lies inside the measured range (outside, the end point's quality is returned)."""
+    order = np.argsort(rates)
+    x = np.log(np.asarray(rates, dtype=np.float64)[order])
+    y = np.asarray(quality, dtype=np.float64)[order]
+    inside = bool(x[0] <= math.log(rate) <= x[-1])
+    return float(np.interp(math.log(rate), x, y)), inside
+
+
 def _curve(rates, quality, higher_is_better: bool):
     r = np.asarray(rates, dtype=np.float64)
     q = np.asarray(quality, dtype=np.float64)

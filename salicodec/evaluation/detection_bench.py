@@ -78,7 +78,8 @@ def _detector(cfg: D.DetectorConfig) -> D.YoloxNano:
 def run(codecs: list[str], bpps=PAPER_BPPS, out_dir: str | Path = "out/detection", *, jobs: int = 1,
         bootstrap: int = 1000, coco_dir=None, weights=None, limit: int | None = None, force: bool = False,
         progress: bool = True) -> dict:
-    from ..baselines import make_codec
+    from ..baselines import Salicodec, make_codec
+    from .runner import task_points
     from ..imageio import load_rgb
 
     out = Path(out_dir)
@@ -117,10 +118,10 @@ def run(codecs: list[str], bpps=PAPER_BPPS, out_dir: str | Path = "out/detection
         codec = make_codec(name)
         jobs_list = [(name, str(coco.image_path(im)), im["id"], tuple(bpps), cfg) for im in images]
         # Our codec's rate points are its models' targets; the others are matched to `bpps`.
-        points = codec.rate_points() if hasattr(codec, "rate_points") else []
-        targets = [p.nominal_bpp for p in points] if points else list(bpps)
-        # Each of our rows names the model behind it: the family changes between releases.
-        row_settings = {p.nominal_bpp: f"model {p.setting}, saliency='auto'" for p in points}
+        points = task_points(codec, bpps)
+        targets = [target for target, _, _ in points]
+        # Each of our rows names the model behind it (the family changes between releases).
+        row_settings = {target: Salicodec(setting).settings for target, setting, _ in points if setting}
         results = {b: [] for b in targets}
         achieved = {b: [] for b in targets}
         unreachable = {b: 0 for b in targets}

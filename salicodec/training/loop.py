@@ -177,7 +177,7 @@ class Trainer:
         """Continue from a checkpoint. A light one (`training.parallel`'s export: weights and step,
         no optimiser state) continues the step count and schedule with a fresh Adam."""
         ck = torch.load(path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()})
+        self.model.load_state_dict(ck["state_dict"])
         if "optimizer" in ck:
             self.opt.load_state_dict(ck["optimizer"])
         else:
