@@ -44,21 +44,23 @@ def _work(job):
     from ..baselines import make_codec
     from ..imageio import load_rgb
     from .ratematch import RateMatcher
+    from .runner import task_points
 
     rgb = load_rgb(path)
     codec = make_codec(codec_name)
     detector = _detector(det_cfg)
-    if hasattr(codec, "rate_points"):
-        # Our codec: each shipped model is one rate point (its target), coded as it is, no search.
-        out = []
-        for p in codec.rate_points():
-            data = codec.encode(rgb, p.setting)
-            det = detector.detect(codec.decode(data))
-            out.append((p.nominal_bpp, D.bpp_of(data, rgb), True, det))
-        return image_id, out
-    matcher = RateMatcher(lambda v: codec.encode(rgb, v), codec.parameter, rgb.shape[0] * rgb.shape[1])
+    matcher = None
     out = []
-    for b in bpps:
+    # The same rule as the Kodak tasks: our codec has one point per shipped model (its target,
+    # coded as it is, no search), the others one per target, found by rate matching.
+    for b, setting, _label in task_points(codec, bpps):
+        if setting is not None:
+            data = codec.encode(rgb, setting)
+            det = detector.detect(codec.decode(data))
+            out.append((b, D.bpp_of(data, rgb), True, det))
+            continue
+        if matcher is None:
+            matcher = RateMatcher(lambda v: codec.encode(rgb, v), codec.parameter, rgb.shape[0] * rgb.shape[1])
         m = matcher.match(b)
         det = detector.detect(codec.decode(m.data))
         out.append((b, m.bpp, m.reachable, det))
