@@ -2,6 +2,7 @@
 # First call on the lent GPU machine (docs/TRAINING.md): unpack what `gpustage/` carried into
 # /tmp/stage (kept while the machine stays warm), then a 25 s smoke run of the four configs on
 # the bundled smoke images, which also reports the speed. Run from the repository root.
+# CONFIGS='configs/gpu-ft2-*.json' picks the configs (default: configs/gpu-ft-*.json).
 set -eu
 rm -rf /tmp/stage && mkdir -p /tmp/stage/shared/data && cp -r gpustage/home /tmp/stage/home
 python3 - <<'PY'
@@ -16,9 +17,9 @@ export SALICODEC_HOME=/tmp/stage/home SALICODEC_SHARED=/tmp/stage/shared PYTHONP
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"
 mkdir -p /tmp/smokecfg
-python3 - <<'PY'
-import json, glob
-for f in sorted(glob.glob("configs/gpu-ft-*.json")):
+CONFIGS=${CONFIGS:-configs/gpu-ft-*.json} python3 - <<'PY'
+import json, glob, os
+for f in sorted(glob.glob(os.environ["CONFIGS"])):
     d = json.load(open(f)); d["log_every"] = 10
     json.dump(d, open("/tmp/smokecfg/" + f.split("/")[-1], "w"))
 PY
