@@ -48,6 +48,10 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     dpl_bf16: bool = False  # VGG-16 of the DPL in bfloat16 (about 3x faster per CPU step; see metrics/lpips.py)
     init_from: str = ""  # a checkpoint whose model weights start this run (fine-tuning)
+    # Train D1 alone, on the latents the coder writes (hard masks, hard quantisation), with E1,
+    # E2/D2, the quantisers and the context models frozen: the files a model writes do not change,
+    # only their reconstruction (docs/TRAINING.md). Only the distortion terms have a gradient.
+    decoder_only: bool = False
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -133,7 +137,12 @@ class Trainer:
             ck = torch.load(_expand(cfg.init_from), map_location="cpu", weights_only=True)
             self.init_partial({k: v.float() for k, v in ck["state_dict"].items()})
         self.fresh = not cfg.init_from
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        if cfg.decoder_only:
+            if self.fresh:
+                raise SalicodecError("decoder_only fine-tunes a trained model: set init_from")
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(name.startswith("d1."))
+        self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr)
         self.dpl = None
         if cfg.loss.dpl_weight > 0:
             from ..metrics.lpips import DeepPerceptualLoss
@@ -200,7 +209,9 @@ class Trainer:
         s = s.to(self.device) if s is not None else None
         s_grid = saliency_grid_batch(s) if s is not None else None
         use_amp = cfg.amp and self.device.type == "cuda"
-        self.model.train()
+        # decoder_only: the coding-time path (eval mode: hard channel masks and hard quantisation,
+        # exactly what decode() gives D1); D1 has no layer that behaves differently in eval mode.
+        self.model.train(not cfg.decoder_only)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             out = self.ddp_model(x, s_grid, use_masks=self.step >= cfg.mask_warmup_steps)
         # Rate and distortion in float32: cross-entropies and small MSEs lose too much in bf16.
@@ -209,7 +220,8 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         if cfg.grad_clip > 0:
-            terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip).detach()
+            trained = [p for p in self.model.parameters() if p.requires_grad]
+            terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip).detach()
         self.opt.step()
         self.step += 1
         return {k: float(v.detach()) for k, v in terms.items()}

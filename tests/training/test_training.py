@@ -152,3 +152,39 @@ def test_parallel_runs_two_configs_in_two_lr_phases(image_dir, tmp_path):
     assert t.step == light["step"] and not t.opt.state
     assert all(torch.equal(t.model.state_dict()[k], v) for k, v in light["state_dict"].items())
     assert parallel.main([str(tmp_path / "missing.json"), "--runs", str(tmp_path / "r"), "--minutes", "1"]) == 2
+
+
+def test_decoder_only_changes_the_reconstruction_not_the_file(image_dir, tmp_path):
+    """decoder_only: D1 trains on the coding-time latents; everything that shapes the bitstream
+    (E1, E2/D2, the centres, the context models) stays bit for bit, so a file written before
+    the fine-tune is the file written after it, and its reconstruction improves."""
+    torch.set_num_threads(1)
+    src = Trainer(tiny_config(image_dir), tmp_path / "src", device="cpu", log=lambda *_: None)
+    src.run(src.make_sampler(), max_steps=20)
+    d = tiny_config(image_dir).to_dict()
+    d.update(init_from=str(tmp_path / "src" / "last.pt"), decoder_only=True, mask_warmup_steps=0)
+    dec = Trainer(TrainConfig.from_dict(d), tmp_path / "dec", device="cpu", log=lambda *_: None)
+    sampler = dec.make_sampler()
+    x, _ = sampler.batch(4, seed=123, step=0)
+
+    def coded_mse(model) -> float:
+        model.eval()
+        with torch.no_grad():
+            y_idx = model._analysis(x, None)["y_idx"]
+            return float(((model.reconstruct_from_indices(y_idx) - x) ** 2).mean())
+
+    before = coded_mse(src.model)
+    dec.run(sampler, max_steps=40)
+    s, t = src.model.state_dict(), dec.model.state_dict()
+    assert all(torch.equal(s[k], t[k]) for k in s if not k.startswith("d1."))
+    assert not all(torch.equal(s[k], t[k]) for k in s if k.startswith("d1."))
+    one = x[:1]
+    assert src.model.encode_latents(one).sections == dec.model.encode_latents(one).sections
+    assert coded_mse(dec.model) < 0.9 * before
+
+
+def test_decoder_only_needs_a_trained_model(image_dir, tmp_path):
+    d = tiny_config(image_dir).to_dict()
+    d["decoder_only"] = True
+    with pytest.raises(SalicodecError, match="init_from"):
+        Trainer(TrainConfig.from_dict(d), tmp_path / "r", device="cpu", log=lambda *_: None)
