@@ -69,10 +69,12 @@ def run_model(name: str, files, lpips_fn, saliency: str) -> dict:
 
 
 def from_eval(out_dir: Path, names: list[str]) -> list[dict]:
-    """Per-model means of the eval cache's records (`OUT_DIR/cache/ours/IMAGE@MODEL.json`)."""
+    """Per-model means of the eval cache's records (`OUT_DIR/cache/ours/IMAGE@MODEL.json`, or
+    `cache/ours_MODEL/` for a run of `--codecs ours:MODEL`)."""
     results = []
     for name in names:
-        recs = [json.loads(p.read_text()) for p in sorted((out_dir / "cache" / "ours").glob(f"*@{name}.json"))]
+        paths = [p for folder in ("ours", f"ours_{name}") for p in sorted((out_dir / "cache" / folder).glob(f"*@{name}.json"))]
+        recs = [json.loads(p.read_text()) for p in paths]
         if len(recs) != 24:
             raise SystemExit(f"{out_dir}: {len(recs)} Kodak records for {name}, expected 24")
         rows = [{"image": r["image"], "bytes": r["bytes"], "bpp": r["bpp"], "psnr": r["metrics"]["psnr"],

@@ -1,0 +1,119 @@
+"""Merge Kodak rate-distortion runs: replace some of our points in an earlier report by a new run's.
+
+    python benchmarks/kodak_merge.py NEW_DIR ... --base BASE_DIR --out DIR
+    python benchmarks/kodak_merge.py NEW_DIR ... --base-csv docs/benchmarks/kodak_per_image.csv \
+        --base-summary docs/benchmarks/kodak_summary.json --out DIR
+
+BASE_DIR and each NEW_DIR hold a `salicodec eval` report (per_image.csv and summary.json; the
+committed copies in docs/benchmarks are one). The
+standard codecs take two hours of one core to measure and do not change when a model of ours
+does, so a new model is measured alone (`salicodec eval … --codecs ours:NAME`) and merged here:
+every record of a NEW run (its codec `ours:NAME` counted as `ours`) replaces the base's records
+of the same codec and target bpp. The merge is refused unless every replaced point covers the
+same images and the metrics agree. Peak memory is taken with the records (the base's, or the new
+run's probes). Writes DIR/per_image.csv, summary.json, report.md and the rate-distortion plots,
+as `salicodec eval` does; the crop figure needs the reconstructions, which are not merged.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from salicodec.evaluation import plots, report
+from salicodec.evaluation.runner import RunState
+
+INT_FIELDS = ("bytes", "search_encodes", "width", "height")
+FLOAT_FIELDS = ("target_bpp", "bpp", "rate_error_pct", "encode_s", "decode_s")
+
+
+def read_records(path: Path) -> tuple[list[dict], list[str]]:
+    """per_image.csv -> records as the eval builds them (metrics in a dict) and the metric names."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+        metric_names = [k for k in (rows[0] if rows else {}) if k not in report.CSV_FIELDS]
+    records = []
+    for row in rows:
+        rec = {k: row[k] for k in report.CSV_FIELDS}
+        rec.update({k: int(row[k]) for k in INT_FIELDS})
+        rec.update({k: float(row[k]) for k in FLOAT_FIELDS})
+        rec["reachable"] = row["reachable"] == "True"
+        rec["codec"] = "ours" if rec["codec"].startswith("ours:") else rec["codec"]
+        rec["metrics"] = {m: float(row[m]) for m in metric_names if row[m] != ""}
+        records.append(rec)
+    return records, metric_names
+
+
+def memory_of(summary: dict) -> dict:
+    return {(codec.split(":")[0], row["target_bpp"]): {k: row.get(k) for k in ("encode_peak_mib", "decode_peak_mib")}
+            for codec, rows in summary.items() for row in rows}
+
+
+def merge(base: list[dict], base_memory: dict, base_metrics: list[str],
+          news: list[tuple[list[dict], dict, list[str]]]) -> tuple[list[dict], dict]:
+    records, memory = list(base), dict(base_memory)
+    for new, new_memory, metric_names in news:
+        if metric_names != base_metrics:
+            raise SystemExit(f"cannot merge: metrics differ ({base_metrics} vs {metric_names})")
+        points = defaultdict(set)
+        for r in new:
+            points[(r["codec"], r["target_bpp"])].add(r["image"])
+        for key, images in points.items():
+            old = {r["image"] for r in records if (r["codec"], r["target_bpp"]) == key}
+            if old and old != images:
+                raise SystemExit(f"cannot merge {key}: the new run has {len(images)} images, the base {len(old)}")
+            memory.pop(key, None)
+            if key in new_memory:
+                memory[key] = new_memory[key]
+        records = [r for r in records if (r["codec"], r["target_bpp"]) not in points] + new
+    records.sort(key=lambda r: (r["codec"], r["image"], r["target_bpp"]))
+    return records, memory
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("new", type=Path, nargs="+", help="eval folders whose records replace the base's")
+    ap.add_argument("--base", type=Path, help="the earlier eval folder")
+    ap.add_argument("--base-csv", type=Path, help="its per_image.csv (instead of --base)")
+    ap.add_argument("--base-summary", type=Path, help="its summary.json (instead of --base)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--command", default="benchmarks/kodak_merge.py", help="the command shown in report.md")
+    a = ap.parse_args(argv)
+    base_csv = a.base_csv or (a.base / "per_image.csv" if a.base else None)
+    base_summary = a.base_summary or (a.base / "summary.json" if a.base else None)
+    if base_csv is None or base_summary is None:
+        ap.error("need --base DIR, or --base-csv and --base-summary")
+    news = a.new
+    try:
+        base, base_metrics = read_records(base_csv)
+        base_doc = json.loads(base_summary.read_text())
+        loaded = []
+        for d in news:
+            recs, metrics = read_records(d / "per_image.csv")
+            loaded.append((recs, memory_of(json.loads((d / "summary.json").read_text())["summary"]), metrics))
+    except (OSError, ValueError, KeyError) as e:
+        print(f"kodak_merge: {e}", file=sys.stderr)
+        return 2
+    records, memory = merge(base, memory_of(base_doc["summary"]), base_metrics, loaded)
+    summary = report.summarise(records, base_metrics, memory)
+    bd = report.bd_rates(summary)
+    images = sorted({r["image"] for r in records})
+    state = RunState(images=[Path(i) for i in images], codecs=base_doc["codecs"],
+                     skipped_codecs=base_doc.get("skipped_codecs", {}), metrics=base_metrics,
+                     skipped_metrics=base_doc.get("skipped_metrics", {}))
+    config = dict(base_doc.get("config", {}), merged_from=[str(base_csv)] + [str(d) for d in news])
+    a.out.mkdir(parents=True, exist_ok=True)
+    report.write_csv(a.out / "per_image.csv", records, base_metrics)
+    report.write_json(a.out / "summary.json", summary, bd, state, config)
+    (a.out / "report.md").write_text(report.markdown(summary, bd, state, a.command))
+    for m in ["psnr", "ms-ssim-db", "lpips", "psnr-s"]:
+        plots.rd_plot(summary, m, a.out / f"rd_{m}.png")
+    print(f"wrote {a.out}/per_image.csv, summary.json, report.md, rd_*.png ({len(records)} records)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
