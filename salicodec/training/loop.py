@@ -208,7 +208,9 @@ class Trainer:
         x = x.to(self.device)
         s = s.to(self.device) if s is not None else None
         s_grid = saliency_grid_batch(s) if s is not None else None
-        use_amp = cfg.amp and self.device.type == "cuda"
+        # decoder_only: float32 throughout, so D1 sees the coder's latents (which it computes in
+        # float32), not bf16 ones that can fall on another centre.
+        use_amp = cfg.amp and self.device.type == "cuda" and not cfg.decoder_only
         # decoder_only: the coding-time path (eval mode: hard channel masks and hard quantisation,
         # exactly what decode() gives D1); D1 has no layer that behaves differently in eval mode.
         self.model.train(not cfg.decoder_only)
