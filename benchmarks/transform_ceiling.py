@@ -1,0 +1,82 @@
+"""Where a model loses quality: its transform, its quantiser, or its channel mask.
+
+    python benchmarks/transform_ceiling.py MODEL_OR_CHECKPOINT ... [--images 1,5,13,23]
+
+For each model and Kodak image, three reconstructions, all without saliency (s = 0):
+  transform   D1(y): the continuous latents, every channel kept, no quantisation
+  quantised   D1(Q(y)): every channel kept, hard quantisation; rate = Eq. 12 with no mask
+  coded       the coding path (channel mask from the importance map, hard quantisation): what
+              the decoder gives for a file written with --saliency none; rate = Eq. 12 + nothing
+              for masked symbols (the coded channel counts are left out)
+If the first is already far below the codec's target quality, training the entropy model or the
+rate will not close the gap; the transform (E1/D1) is what to train (docs/TRAINING.md,
+"Decoder-only fine-tunes").
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from salicodec.imageio import load_rgb, shared_dir
+from salicodec.models import zoo
+
+
+def load(spec: str):
+    """A shipped model's name, or a checkpoint file (training or zoo), as ablations_kodak loads it."""
+    if Path(spec).is_file():
+        from ablations_kodak import load_checkpoint  # this folder is on sys.path when run as a script
+
+        return load_checkpoint(spec)
+    return zoo.load_model(spec).float().eval()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(-10 * torch.log10(((a.clamp(0, 1) - b) ** 2).mean()))
+
+
+@torch.no_grad()
+def measure(model, x: torch.Tensor) -> dict:
+    c = model.cfg.channels
+    pixels = x.shape[2] * x.shape[3]
+    y = model.e1(x)[:, :c]
+    y_q, _ = model.q1(y)
+    all_channels = model(x, None, use_masks=False)
+    coded = model(x, None)
+    return {
+        "transform_psnr": psnr(model.d1(y), x),
+        "quantised_psnr": psnr(model.d1(y_q), x),
+        "quantised_bpp": float(all_channels["bits_y"].sum() + all_channels["bits_z"].sum()) / pixels,
+        "coded_psnr": psnr(coded["x_hat"], x),
+        "coded_bpp": float(coded["bits_y"].sum() + coded["bits_z"].sum()) / pixels,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("models", nargs="+", help="shipped model names or checkpoint files")
+    ap.add_argument("--images", default="1,5,13,23", help="Kodak image numbers (default: 1,5,13,23)")
+    ap.add_argument("--kodak", type=Path, default=None, help="default: SHARED/data/kodak")
+    a = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    kodak = a.kodak or shared_dir() / "data" / "kodak"
+    numbers = [int(n) for n in a.images.split(",")]
+    print("| model | images | transform PSNR dB | quantised PSNR dB | quantised bpp | coded PSNR dB (s = 0) | coded bpp |")
+    print("|---|---|---|---|---|---|---|")
+    for spec in a.models:
+        model = load(spec)
+        rows = []
+        for n in numbers:
+            rgb = np.array(load_rgb(kodak / f"kodim{n:02d}.png"))
+            x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+            rows.append(measure(model, x))
+        m = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        print(f"| {spec} | {len(numbers)} | {m['transform_psnr']:.2f} | {m['quantised_psnr']:.2f} | "
+              f"{m['quantised_bpp']:.3f} | {m['coded_psnr']:.2f} | {m['coded_bpp']:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
