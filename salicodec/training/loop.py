@@ -142,7 +142,8 @@ class Trainer:
                 raise SalicodecError("decoder_only fine-tunes a trained model: set init_from")
             for name, p in self.model.named_parameters():
                 p.requires_grad_(name.startswith("d1."))
-        self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr)
+        self.trained_params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(self.trained_params, lr=cfg.lr)
         self.dpl = None
         if cfg.loss.dpl_weight > 0:
             from ..metrics.lpips import DeepPerceptualLoss
@@ -222,8 +223,7 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         if cfg.grad_clip > 0:
-            trained = [p for p in self.model.parameters() if p.requires_grad]
-            terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip).detach()
+            terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.trained_params, cfg.grad_clip).detach()
         self.opt.step()
         self.step += 1
         return {k: float(v.detach()) for k, v in terms.items()}
