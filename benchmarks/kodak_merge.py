@@ -17,7 +17,6 @@ as `salicodec eval` does; the crop figure needs the reconstructions, which are n
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections import defaultdict
@@ -26,29 +25,20 @@ from pathlib import Path
 from salicodec.evaluation import plots, report
 from salicodec.evaluation.runner import RunState
 
-INT_FIELDS = ("bytes", "search_encodes", "width", "height")
-FLOAT_FIELDS = ("target_bpp", "bpp", "rate_error_pct", "encode_s", "decode_s")
+def family(codec: str) -> str:
+    """`ours:NAME` (a run of one model) is a point of `ours`."""
+    return codec.split(":")[0]
 
 
 def read_records(path: Path) -> tuple[list[dict], list[str]]:
-    """per_image.csv -> records as the eval builds them (metrics in a dict) and the metric names."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-        metric_names = [k for k in (rows[0] if rows else {}) if k not in report.CSV_FIELDS]
-    records = []
-    for row in rows:
-        rec = {k: row[k] for k in report.CSV_FIELDS}
-        rec.update({k: int(row[k]) for k in INT_FIELDS})
-        rec.update({k: float(row[k]) for k in FLOAT_FIELDS})
-        rec["reachable"] = row["reachable"] == "True"
-        rec["codec"] = "ours" if rec["codec"].startswith("ours:") else rec["codec"]
-        rec["metrics"] = {m: float(row[m]) for m in metric_names if row[m] != ""}
-        records.append(rec)
+    records, metric_names = report.read_csv(path)
+    for r in records:
+        r["codec"] = family(r["codec"])
     return records, metric_names
 
 
 def memory_of(summary: dict) -> dict:
-    return {(codec.split(":")[0], row["target_bpp"]): {k: row.get(k) for k in ("encode_peak_mib", "decode_peak_mib")}
+    return {(family(codec), row["target_bpp"]): {k: row.get(k) for k in ("encode_peak_mib", "decode_peak_mib")}
             for codec, rows in summary.items() for row in rows}
 
 
@@ -86,12 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     base_summary = a.base_summary or (a.base / "summary.json" if a.base else None)
     if base_csv is None or base_summary is None:
         ap.error("need --base DIR, or --base-csv and --base-summary")
-    news = a.new
     try:
         base, base_metrics = read_records(base_csv)
         base_doc = json.loads(base_summary.read_text())
         loaded = []
-        for d in news:
+        for d in a.new:
             recs, metrics = read_records(d / "per_image.csv")
             loaded.append((recs, memory_of(json.loads((d / "summary.json").read_text())["summary"]), metrics))
     except (OSError, ValueError, KeyError) as e:
@@ -104,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     state = RunState(images=[Path(i) for i in images], codecs=base_doc["codecs"],
                      skipped_codecs=base_doc.get("skipped_codecs", {}), metrics=base_metrics,
                      skipped_metrics=base_doc.get("skipped_metrics", {}))
-    config = dict(base_doc.get("config", {}), merged_from=[str(base_csv)] + [str(d) for d in news])
+    config = dict(base_doc.get("config", {}), merged_from=[str(base_csv)] + [str(d) for d in a.new])
     a.out.mkdir(parents=True, exist_ok=True)
     report.write_csv(a.out / "per_image.csv", records, base_metrics)
     report.write_json(a.out / "summary.json", summary, bd, state, config)

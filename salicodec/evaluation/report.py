@@ -89,6 +89,27 @@ def write_csv(path, records: list[dict], metric_names: list[str]) -> None:
     atomic_write_bytes(path, buf.getvalue().encode(), force=True)
 
 
+_INT_FIELDS = ("bytes", "search_encodes", "width", "height")
+_FLOAT_FIELDS = ("target_bpp", "bpp", "rate_error_pct", "encode_s", "decode_s")
+
+
+def read_csv(path) -> tuple[list[dict], list[str]]:
+    """The inverse of write_csv: records (metrics in a dict, as the runner builds them) and the
+    metric names, so that a committed per-image CSV can be summarised again."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    metric_names = [k for k in (rows[0] if rows else {}) if k not in CSV_FIELDS]
+    records = []
+    for row in rows:
+        rec = {k: row[k] for k in CSV_FIELDS}
+        rec.update({k: int(row[k]) for k in _INT_FIELDS})
+        rec.update({k: float(row[k]) for k in _FLOAT_FIELDS})
+        rec["reachable"] = row["reachable"] == "True"
+        rec["metrics"] = {m: float(row[m]) for m in metric_names if row[m] != ""}
+        records.append(rec)
+    return records, metric_names
+
+
 def _json_safe(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
