@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from salicodec import api
 from salicodec.imageio import load_rgb, shared_dir
+from salicodec.metrics import psnr_rgb
 from salicodec.models import zoo
 
 
@@ -34,23 +36,23 @@ def load(spec: str):
     return zoo.load_model(spec).float().eval()
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(-10 * torch.log10(((a.clamp(0, 1) - b) ** 2).mean()))
-
-
 @torch.no_grad()
-def measure(model, x: torch.Tensor) -> dict:
-    c = model.cfg.channels
+def measure(model, rgb: np.ndarray) -> dict:
+    """PSNR of each reconstruction as the decoder delivers it (uint8, psnr_rgb)."""
+    h, w = rgb.shape[:2]
+    x = api.pad_to_multiple(rgb)
     pixels = x.shape[2] * x.shape[3]
-    y = model.e1(x)[:, :c]
-    y_q, _ = model.q1(y)
-    all_channels = model(x, None, use_masks=False)
+
+    def psnr(x_hat: torch.Tensor) -> float:
+        return psnr_rgb(rgb, api.to_uint8(x_hat, h, w))
+
+    all_channels = model(x, None, use_masks=False)  # its x_hat is D1(Q(y)) with every channel
     coded = model(x, None)
     return {
-        "transform_psnr": psnr(model.d1(y), x),
-        "quantised_psnr": psnr(model.d1(y_q), x),
+        "transform_psnr": psnr(model.d1(model.e1(x)[:, : model.cfg.channels])),
+        "quantised_psnr": psnr(all_channels["x_hat"]),
         "quantised_bpp": float(all_channels["bits_y"].sum() + all_channels["bits_z"].sum()) / pixels,
-        "coded_psnr": psnr(coded["x_hat"], x),
+        "coded_psnr": psnr(coded["x_hat"]),
         "coded_bpp": float(coded["bits_y"].sum() + coded["bits_z"].sum()) / pixels,
     }
 
@@ -70,9 +72,7 @@ def main() -> None:
         model = load(spec)
         rows = []
         for n in numbers:
-            rgb = np.array(load_rgb(kodak / f"kodim{n:02d}.png"))
-            x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
-            rows.append(measure(model, x))
+            rows.append(measure(model, load_rgb(kodak / f"kodim{n:02d}.png")))
         m = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
         print(f"| {spec} | {len(numbers)} | {m['transform_psnr']:.2f} | {m['quantised_psnr']:.2f} | "
               f"{m['quantised_bpp']:.3f} | {m['coded_psnr']:.2f} | {m['coded_bpp']:.3f} |", flush=True)
