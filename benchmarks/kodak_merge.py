@@ -93,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     state = RunState(images=[Path(i) for i in images], codecs=base_doc["codecs"],
                      skipped_codecs=base_doc.get("skipped_codecs", {}), metrics=base_metrics,
                      skipped_metrics=base_doc.get("skipped_metrics", {}))
-    config = dict(base_doc.get("config", {}), merged_from=[str(base_csv)] + [str(d) for d in a.new])
+    # The base may itself be a merge: keep its sources so that the chain of runs stays on record.
+    earlier = [m for m in base_doc.get("config", {}).get("merged_from", []) if m != str(base_csv)]
+    config = dict(base_doc.get("config", {}),
+                  merged_from=earlier + [str(base_csv)] + [str(d) for d in a.new])
     a.out.mkdir(parents=True, exist_ok=True)
     report.write_csv(a.out / "per_image.csv", records, base_metrics)
     report.write_json(a.out / "summary.json", summary, bd, state, config)
