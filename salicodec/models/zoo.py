@@ -7,7 +7,7 @@ an fp16 state dict and training metadata; the file's sha256 is checked on load.
 A model replaced by a better one at the same target keeps shipping with `superseded_by` set:
 files it wrote still decode (and `--model NAME` still names it), but it is no longer part of the
 family that `--bpp`, `salicodec models` and the evaluation choose from. `superseded_by` names
-the current member at its target (not the next in a chain: sali-cpu-0.23 -> sali-cpu-0.23-v3).
+the current member at its target (not the next in a chain: sali-cpu-0.23 -> sali-cpu-0.23-v4).
 """
 from __future__ import annotations
 

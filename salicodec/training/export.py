@@ -14,12 +14,24 @@ from ..models.codec import CodecConfig, SaliCodec
 from ..models.zoo import REGISTRY, ZOO_DIR, save_checkpoint
 
 
-def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make_default: bool = False) -> dict:
+def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make_default: bool = False,
+           importance_weight: float | None = None) -> dict:
+    """importance_weight sets λ2 of m1 = λ1·s + λ2·i (Sec. 3.4) in the shipped config: a
+    coding-time knob on the rate of the non-salient cells (k = ceil(C·λ2·i) there), used to land a
+    member within its target band without retraining. The decoder reads the channel counts from
+    the file, so it does not depend on λ2."""
     ck = torch.load(ckpt, map_location="cpu", weights_only=True)
     cfg = ck["config"]
-    model = SaliCodec(CodecConfig.from_dict(cfg["codec"]))
+    codec_cfg = CodecConfig.from_dict(cfg["codec"])
+    if importance_weight is not None:
+        if not importance_weight > 0:
+            raise ValueError("importance_weight must be positive")
+        codec_cfg.importance_weight = float(importance_weight)
+    model = SaliCodec(codec_cfg)
     model.load_state_dict(ck["state_dict"])
     meta = {"train_config": cfg, "steps": int(ck.get("step", 0)), "source": str(ckpt)}
+    if importance_weight is not None:
+        meta["importance_weight"] = float(importance_weight)
     ZOO_DIR.mkdir(parents=True, exist_ok=True)
     dest = ZOO_DIR / f"{name}.pt"
     sha = save_checkpoint(model, dest, meta, half=True)
@@ -46,8 +58,11 @@ def main() -> None:
     ap.add_argument("--target-bpp", type=float, required=True)
     ap.add_argument("--description", default="")
     ap.add_argument("--default", action="store_true", help="make it the default model")
+    ap.add_argument("--importance-weight", type=float, default=None,
+                    help="λ2 of the channel mask at coding time (default: the trained config's, 1)")
     a = ap.parse_args()
-    print(json.dumps(export(a.checkpoint, a.name, a.target_bpp, a.description, a.default), indent=2))
+    print(json.dumps(export(a.checkpoint, a.name, a.target_bpp, a.description, a.default,
+                            a.importance_weight), indent=2))
 
 
 if __name__ == "__main__":

@@ -188,3 +188,34 @@ def test_decoder_only_needs_a_trained_model(image_dir, tmp_path):
     d["decoder_only"] = True
     with pytest.raises(SalicodecError, match="init_from"):
         Trainer(TrainConfig.from_dict(d), tmp_path / "r", device="cpu", log=lambda *_: None)
+
+
+def test_export_sets_the_coding_time_importance_weight(tmp_path, monkeypatch):
+    """--importance-weight (λ2 of m1 = λ1·s + λ2·i) ships in the model's config: a larger λ2
+    keeps more channels in the non-salient cells, so the same image costs more bytes, and the
+    file still decodes (the decoder reads the channel counts from the file)."""
+    from salicodec.api import compress, decompress
+    from salicodec.models.zoo import load_checkpoint
+    from salicodec.training import export as export_mod
+    from tests.conftest import make_tiny_model
+
+    monkeypatch.setattr(export_mod, "ZOO_DIR", tmp_path / "zoo")
+    monkeypatch.setattr(export_mod, "REGISTRY", tmp_path / "zoo" / "registry.json")
+    torch.set_num_threads(1)
+    model = make_tiny_model(seed=3)
+    ckpt = tmp_path / "last.pt"
+    torch.save({"config": {"codec": model.cfg.to_dict()}, "state_dict": model.state_dict(), "step": 7}, ckpt)
+    plain = export_mod.export(ckpt, "m-plain", 0.3)
+    wide = export_mod.export(ckpt, "m-wide", 0.3, importance_weight=1.5)
+    assert plain["steps"] == wide["steps"] == 7
+    m1, _ = load_checkpoint(tmp_path / "zoo" / "m-plain.pt")
+    m2, meta = load_checkpoint(tmp_path / "zoo" / "m-wide.pt")
+    assert m1.cfg.importance_weight == 1.0 and m2.cfg.importance_weight == 1.5
+    assert meta["importance_weight"] == 1.5
+    img = Image.fromarray(photo(64, 80, seed=5))
+    small = compress(img, model=m1, saliency=None)
+    large = compress(img, model=m2, saliency=None)
+    assert len(large) > len(small)
+    assert decompress(large, model=m2).size == (80, 64)
+    with pytest.raises(ValueError, match="positive"):
+        export_mod.export(ckpt, "m-bad", 0.3, importance_weight=0.0)
