@@ -23,15 +23,14 @@ def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make
     ck = torch.load(ckpt, map_location="cpu", weights_only=True)
     cfg = ck["config"]
     codec_cfg = CodecConfig.from_dict(cfg["codec"])
+    meta = {"train_config": cfg, "steps": int(ck.get("step", 0)), "source": str(ckpt)}
     if importance_weight is not None:
         if not importance_weight > 0:
             raise ValueError("importance_weight must be positive")
-        codec_cfg.importance_weight = float(importance_weight)
+        # in the config (what the encoder uses) and in meta (why it differs from train_config)
+        codec_cfg.importance_weight = meta["importance_weight"] = float(importance_weight)
     model = SaliCodec(codec_cfg)
     model.load_state_dict(ck["state_dict"])
-    meta = {"train_config": cfg, "steps": int(ck.get("step", 0)), "source": str(ckpt)}
-    if importance_weight is not None:
-        meta["importance_weight"] = float(importance_weight)
     ZOO_DIR.mkdir(parents=True, exist_ok=True)
     dest = ZOO_DIR / f"{name}.pt"
     sha = save_checkpoint(model, dest, meta, half=True)
