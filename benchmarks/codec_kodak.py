@@ -2,10 +2,11 @@
 
     python benchmarks/codec_kodak.py [--models NAME ...] [--images N] [--threads T]
                                      [--json out.json] [--update-registry]
-    python benchmarks/codec_kodak.py --from-eval OUT_DIR [--update-registry]
+    python benchmarks/codec_kodak.py --from-eval OUT_DIR [OUT_DIR ...] [--update-registry]
 
 `--from-eval` takes the figures of `salicodec eval KODAK --codecs ours --out OUT_DIR` (the same
 compress/decompress path, same metrics) instead of coding again; it has no exactness check.
+Several OUT_DIRs (one `--codecs ours:MODEL` run per model) are searched in turn.
 
 For every image: compress (saliency auto), decompress, and check (1) the decoded image equals the
 model's own forward reconstruction bit for bit, (2) the payload is within 1% of the cross-entropy
@@ -68,12 +69,15 @@ def run_model(name: str, files, lpips_fn, saliency: str) -> dict:
     return {"model": name, "mean": mean, "images": rows}
 
 
-def from_eval(out_dir: Path, names: list[str]) -> list[dict]:
+def from_eval(out_dirs: list[Path], names: list[str]) -> list[dict]:
     """Per-model means of the eval cache's records (`OUT_DIR/cache/ours/IMAGE@MODEL.json`, or
-    `cache/ours_MODEL/` for a run of `--codecs ours:MODEL`)."""
+    `cache/ours_MODEL/` for a run of `--codecs ours:MODEL`), from the first OUT_DIR that has them."""
     results = []
     for name in names:
-        paths = [p for folder in ("ours", f"ours_{name}") for p in sorted((out_dir / "cache" / folder).glob(f"*@{name}.json"))]
+        for out_dir in out_dirs:
+            paths = [p for folder in ("ours", f"ours_{name}") for p in sorted((out_dir / "cache" / folder).glob(f"*@{name}.json"))]
+            if paths:
+                break
         recs = [json.loads(p.read_text()) for p in paths]
         if len(recs) != 24:
             raise SystemExit(f"{out_dir}: {len(recs)} Kodak records for {name}, expected 24")
@@ -94,7 +98,7 @@ def main() -> None:
     ap.add_argument("--no-lpips", action="store_true")
     ap.add_argument("--json")
     ap.add_argument("--update-registry", action="store_true")
-    ap.add_argument("--from-eval", type=Path, metavar="OUT_DIR")
+    ap.add_argument("--from-eval", type=Path, nargs="+", metavar="OUT_DIR")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     files = sorted((shared_dir() / "data" / "kodak").glob("kodim*.png"))[: a.images]
