@@ -33,6 +33,7 @@ from salicodec.evaluation.bdrate import quality_at_rate
 from salicodec.imageio import load_rgb, shared_dir
 from salicodec.metrics import LPIPS, msssim_rgb, psnr_rgb, psnr_salient
 from salicodec.models.codec import STAGE1_FACTOR, CodecConfig, SaliCodec
+from salicodec.models.zoo import read_weights
 from salicodec.saliency import saliency_map
 
 METRICS = ("bpp", "psnr", "ms_ssim", "lpips", "psnr_s", "salient_bit_share", "salient_bpp", "background_bpp")
@@ -40,7 +41,7 @@ METRICS = ("bpp", "psnr", "ms_ssim", "lpips", "psnr_s", "salient_bit_share", "sa
 
 def load_checkpoint(path: str) -> SaliCodec:
     """A training checkpoint or a zoo file, rounded through fp16 as the shipped models are."""
-    ck = torch.load(path, map_location="cpu", weights_only=True)
+    ck = read_weights(path)  # a zoo delta file comes back complete
     model = SaliCodec(CodecConfig.from_dict(ck["config"]["codec"] if "codec" in ck["config"] else ck["config"]))
     model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()})
     return model.eval()

@@ -21,9 +21,21 @@ def default_name() -> str:
 
 
 def test_registry_files_exist_and_match(default_name):
-    for m in zoo.list_models():
-        model = zoo.load_model(m.name)  # checks the sha256
+    import torch
+
+    shipped = {m.name: m for m in zoo.list_models(include_superseded=True)}
+    for m in shipped.values():
+        model = zoo.load_model(m.name)  # checks the sha256 (and a delta's base's)
         assert model.cfg.channels > 0
+        stored = torch.load(zoo.ZOO_DIR / m.file, map_location="cpu", weights_only=True)
+        if not m.base:
+            assert "base" not in stored, f"{m.name}: a delta file without 'base' in the registry"
+            continue
+        # a delta's base ships, is a full file, and is the very file the delta was made against
+        base = shipped[m.base]
+        assert not base.base and stored["base"] == {"file": base.file, "sha256": base.sha256}
+        assert all(k.startswith("d1.") for k in stored["state_dict"]), "decoder-only deltas"
+    assert sum((zoo.ZOO_DIR / m.file).stat().st_size for m in shipped.values()) <= 40e6
 
 
 def test_api_roundtrip_default_model(default_name):

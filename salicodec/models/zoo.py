@@ -8,6 +8,13 @@ A model replaced by a better one at the same target keeps shipping with `superse
 files it wrote still decode (and `--model NAME` still names it), but it is no longer part of the
 family that `--bpp`, `salicodec models` and the evaluation choose from. `superseded_by` names
 the current member at its target (not the next in a chain: sali-cpu-0.23 -> sali-cpu-0.23-v4).
+
+A decoder-only fine-tune (docs/MODELS.md) changes D1 and nothing else, so its weights file can be
+a *delta*: the tensors that differ from a base file in the zoo (D1: 0.8 of 2.55 MB), plus the
+base's file name and sha256. Loading folds the base in and checks its digest; the model, its
+weights hash (the file header's) and every file it writes are the same as with a full copy.
+A base is always a full file (no chains), and a base cannot leave the zoo while a delta names it
+(tests/test_api_cli.py checks).
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ class ModelInfo:
     measured: dict = field(default_factory=dict, hash=False, compare=False)
     description: str = ""
     superseded_by: str = ""
+    base: str = ""  # a delta file's base model (module docstring); "" for a full file
 
 
 def list_models(include_superseded: bool = False) -> list[ModelInfo]:
@@ -43,7 +51,7 @@ def list_models(include_superseded: bool = False) -> list[ModelInfo]:
         return []
     entries = json.loads(REGISTRY.read_text())["models"]
     models = [ModelInfo(e["name"], e["file"], e["sha256"], float(e["target_bpp"]),
-                        e.get("measured", {}), e.get("description", ""), e.get("superseded_by", ""))
+                        e.get("measured", {}), e.get("description", ""), e.get("superseded_by", ""), e.get("base", ""))
               for e in entries]
     return models if include_superseded else [m for m in models if not m.superseded_by]
 
@@ -72,15 +80,63 @@ def nearest_model(bpp: float) -> ModelInfo:
     return min(models, key=lambda m: (abs(m.target_bpp - bpp), m.target_bpp))
 
 
-def save_checkpoint(model: SaliCodec, dest: Path, meta: dict | None = None, half: bool = True) -> str:
-    """Write a shippable weights file; returns its sha256."""
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save_checkpoint(model: SaliCodec, dest: Path, meta: dict | None = None, half: bool = True,
+                    base: Path | None = None) -> str:
+    """Write a shippable weights file; returns its sha256.
+
+    With `base` (a full weights file in the same folder), only the tensors that differ from the
+    base's are stored, with the base's name and digest: a delta file (module docstring)."""
     sd = {k: (v.half() if half and v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}
-    torch.save({"config": model.cfg.to_dict(), "state_dict": sd, "meta": meta or {}}, dest)
-    return hashlib.sha256(Path(dest).read_bytes()).hexdigest()
+    ck = {"config": model.cfg.to_dict(), "state_dict": sd, "meta": meta or {}}
+    if base is not None:
+        base = Path(base)
+        if base.resolve().parent != Path(dest).resolve().parent:
+            raise SalicodecError(f"a delta's base must sit in the same folder: {base}")
+        base_ck = torch.load(base, map_location="cpu", weights_only=True)
+        if "base" in base_ck:
+            raise SalicodecError(f"{base.name} is itself a delta file; a base must be a full file")
+        base_sd = base_ck["state_dict"]
+        if base_sd.keys() != sd.keys() or any(base_sd[k].shape != v.shape for k, v in sd.items()):
+            raise SalicodecError(f"{base.name} is not the same architecture")
+        ck["state_dict"] = {k: v for k, v in sd.items()
+                            if base_sd[k].dtype != v.dtype or not torch.equal(base_sd[k], v)}
+        ck["base"] = {"file": base.name, "sha256": _sha256(base)}
+    tmp = Path(dest).with_suffix(".pt.tmp")
+    torch.save(ck, tmp)
+    tmp.replace(dest)  # never a half-written weights file under the final name
+    return _sha256(dest)
+
+
+def read_weights(path: Path) -> dict:
+    """A weights file (zoo file or training checkpoint) as torch.load gives it; a delta file comes
+    back with its base's tensors folded in, so the state dict is always complete."""
+    path = Path(path)
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    base = ck.get("base")
+    if base is None:
+        return ck
+    base_path = path.parent / str(base.get("file", ""))
+    if not base_path.is_file():
+        raise SalicodecError(f"{path.name} is a delta of {base.get('file')!r}, which is missing")
+    if _sha256(base_path) != base.get("sha256"):
+        raise SalicodecError(f"{path.name} is a delta of {base_path.name}, which has changed (sha256 mismatch)")
+    base_ck = torch.load(base_path, map_location="cpu", weights_only=True)
+    if "base" in base_ck:
+        raise SalicodecError(f"{base_path.name} is itself a delta file; a base must be a full file")
+    sd = dict(base_ck["state_dict"])
+    for k, v in ck["state_dict"].items():
+        if k not in sd or sd[k].shape != v.shape:
+            raise SalicodecError(f"{path.name}: tensor {k!r} does not fit its base {base_path.name}")
+        sd[k] = v
+    return {**ck, "state_dict": sd}
 
 
 def load_checkpoint(path: Path) -> tuple[SaliCodec, dict]:
-    ck = torch.load(path, map_location="cpu", weights_only=True)
+    ck = read_weights(path)
     model = SaliCodec(CodecConfig.from_dict(ck["config"]))
     model.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()})
     model.eval()

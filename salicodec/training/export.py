@@ -1,21 +1,36 @@
 """Export a training checkpoint into the package's model zoo (fp16 weights + registry entry).
 
     python -m salicodec.training.export runs/NAME/last.pt --name sali-0.37 --target-bpp 0.37
+
+A decoder-only fine-tune ships as a delta of the model it started from (`--base NAME`: only the
+tensors that differ, D1, are stored; salicodec/models/zoo.py). `--rebase NAME --base BASE`
+rewrites a model already in the zoo as such a delta, after checking that it loads bit-identical.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
 import torch
 
+from ..errors import SalicodecError
 from ..models.codec import CodecConfig, SaliCodec
-from ..models.zoo import REGISTRY, ZOO_DIR, save_checkpoint
+from ..models.zoo import REGISTRY, ZOO_DIR, load_checkpoint, save_checkpoint
+
+
+def _base_file(reg: dict, base: str) -> Path:
+    entry = next((m for m in reg["models"] if m["name"] == base), None)
+    if entry is None:
+        raise SalicodecError(f"--base {base!r} is not in the registry")
+    if entry.get("base"):
+        raise SalicodecError(f"--base {base!r} is itself a delta; name its base, {entry['base']!r}")
+    return ZOO_DIR / entry["file"]
 
 
 def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make_default: bool = False,
-           importance_weight: float | None = None) -> dict:
+           importance_weight: float | None = None, base: str | None = None) -> dict:
     """importance_weight sets λ2 of m1 = λ1·s + λ2·i (Sec. 3.4) in the shipped config: a
     coding-time knob on the rate of the non-salient cells (k = ceil(C·λ2·i) there), used to land a
     member within its target band without retraining. The decoder reads the channel counts from
@@ -33,12 +48,15 @@ def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make
     model.load_state_dict(ck["state_dict"])
     ZOO_DIR.mkdir(parents=True, exist_ok=True)
     dest = ZOO_DIR / f"{name}.pt"
-    sha = save_checkpoint(model, dest, meta, half=True)
     reg = json.loads(REGISTRY.read_text()) if REGISTRY.is_file() else {"models": []}
+    base_file = _base_file(reg, base) if base else None
+    sha = save_checkpoint(model, dest, meta, half=True, base=base_file)
     old = next((m for m in reg["models"] if m["name"] == name), None)
     entry = {"name": name, "file": dest.name, "sha256": sha, "target_bpp": target_bpp,
              "description": description, "steps": meta["steps"],
              "measured": {}}  # filled by benchmarks/codec_kodak.py --update-registry
+    if base:
+        entry["base"] = base
     if old is not None:
         reg["models"][reg["models"].index(old)] = entry
     else:
@@ -50,18 +68,59 @@ def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make
     return entry
 
 
+def rebase(name: str, base: str) -> dict:
+    """Rewrite zoo model `name` as a delta of zoo model `base`; the loaded weights (and so its
+    weights hash and every file it writes) must come out bit-identical, or nothing changes."""
+    reg = json.loads(REGISTRY.read_text())
+    entry = next((m for m in reg["models"] if m["name"] == name), None)
+    if entry is None:
+        raise SalicodecError(f"{name!r} is not in the registry")
+    base_file = _base_file(reg, base)
+    src = ZOO_DIR / entry["file"]
+    model, meta = load_checkpoint(src)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    hash_before = model.weights_hash()
+    tmp = ZOO_DIR / f"{name}.delta-check.pt"
+    try:
+        save_checkpoint(model, tmp, meta, half=True, base=base_file)
+        again, _ = load_checkpoint(tmp)
+        same = again.state_dict().keys() == before.keys() and all(
+            torch.equal(again.state_dict()[k], v) for k, v in before.items())
+        if not same or again.weights_hash() != hash_before or again.cfg.to_dict() != model.cfg.to_dict():
+            raise SalicodecError(f"{name} does not load bit-identical as a delta of {base}; left as it is")
+        tmp.replace(src)
+    finally:
+        tmp.unlink(missing_ok=True)
+    entry["sha256"] = hashlib.sha256(src.read_bytes()).hexdigest()
+    entry["base"] = base
+    REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+    return entry
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint", type=Path)
-    ap.add_argument("--name", required=True)
-    ap.add_argument("--target-bpp", type=float, required=True)
+    ap.add_argument("checkpoint", type=Path, nargs="?", help="training checkpoint (not with --rebase)")
+    ap.add_argument("--rebase", metavar="NAME", help="rewrite zoo model NAME as a delta of --base")
+    ap.add_argument("--base", metavar="NAME", help="store only the tensors that differ from zoo model NAME")
+    ap.add_argument("--name")
+    ap.add_argument("--target-bpp", type=float)
     ap.add_argument("--description", default="")
     ap.add_argument("--default", action="store_true", help="make it the default model")
     ap.add_argument("--importance-weight", type=float, default=None,
                     help="λ2 of the channel mask at coding time (default: the trained config's, 1)")
     a = ap.parse_args()
-    print(json.dumps(export(a.checkpoint, a.name, a.target_bpp, a.description, a.default,
-                            a.importance_weight), indent=2))
+    try:
+        if a.rebase:
+            if not a.base or a.checkpoint:
+                ap.error("--rebase NAME needs --base BASE and no checkpoint")
+            print(json.dumps(rebase(a.rebase, a.base), indent=2))
+            return
+        if a.checkpoint is None or not a.name or a.target_bpp is None:
+            ap.error("a checkpoint, --name and --target-bpp are required")
+        print(json.dumps(export(a.checkpoint, a.name, a.target_bpp, a.description, a.default,
+                                a.importance_weight, a.base), indent=2))
+    except SalicodecError as e:
+        raise SystemExit(f"error: {e}")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,9 @@ class Trainer:
         self.model = SaliCodec(cfg.codec).to(self.device)
         self.step = 0
         if cfg.init_from:
-            ck = torch.load(_expand(cfg.init_from), map_location="cpu", weights_only=True)
+            from ..models.zoo import read_weights  # a zoo delta file comes back complete
+
+            ck = read_weights(_expand(cfg.init_from))
             self.init_partial({k: v.float() for k, v in ck["state_dict"].items()})
         self.fresh = not cfg.init_from
         if cfg.decoder_only:

@@ -14,10 +14,15 @@ case "$cmd" in
 hold)
   keep=$(python3 - <<'PY'
 import glob, json, os
+reg = {m["file"]: m for m in json.load(open("salicodec/zoo/registry.json"))["models"]}
+names = {m["name"]: m["file"] for m in reg.values()}
 for f in sorted(glob.glob(os.environ.get("CONFIGS", "configs/gpu-ft-*.json"))):
     init = json.load(open(f)).get("init_from")
     if init:
         print(init)
+        base = reg.get(os.path.basename(init), {}).get("base")
+        if base:  # a delta file (salicodec/models/zoo.py) loads with its base
+            print(os.path.join(os.path.dirname(init), names[base]))
 PY
 )
   mkdir -p "$hold"
