@@ -19,6 +19,7 @@ A base is always a full file (no chains), and a base cannot leave the zoo while 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -84,6 +85,15 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _read_base(base: Path) -> tuple[dict, str]:
+    """A delta's base file and its sha256, read once; a base must be a full file (no chains)."""
+    data = Path(base).read_bytes()
+    ck = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    if "base" in ck:
+        raise SalicodecError(f"{Path(base).name} is itself a delta file; a base must be a full file")
+    return ck, hashlib.sha256(data).hexdigest()
+
+
 def save_checkpoint(model: SaliCodec, dest: Path, meta: dict | None = None, half: bool = True,
                     base: Path | None = None) -> str:
     """Write a shippable weights file; returns its sha256.
@@ -96,15 +106,13 @@ def save_checkpoint(model: SaliCodec, dest: Path, meta: dict | None = None, half
         base = Path(base)
         if base.resolve().parent != Path(dest).resolve().parent:
             raise SalicodecError(f"a delta's base must sit in the same folder: {base}")
-        base_ck = torch.load(base, map_location="cpu", weights_only=True)
-        if "base" in base_ck:
-            raise SalicodecError(f"{base.name} is itself a delta file; a base must be a full file")
+        base_ck, base_sha = _read_base(base)
         base_sd = base_ck["state_dict"]
         if base_sd.keys() != sd.keys() or any(base_sd[k].shape != v.shape for k, v in sd.items()):
             raise SalicodecError(f"{base.name} is not the same architecture")
         ck["state_dict"] = {k: v for k, v in sd.items()
                             if base_sd[k].dtype != v.dtype or not torch.equal(base_sd[k], v)}
-        ck["base"] = {"file": base.name, "sha256": _sha256(base)}
+        ck["base"] = {"file": base.name, "sha256": base_sha}
     tmp = Path(dest).with_suffix(".pt.tmp")
     torch.save(ck, tmp)
     tmp.replace(dest)  # never a half-written weights file under the final name
@@ -122,11 +130,9 @@ def read_weights(path: Path) -> dict:
     base_path = path.parent / str(base.get("file", ""))
     if not base_path.is_file():
         raise SalicodecError(f"{path.name} is a delta of {base.get('file')!r}, which is missing")
-    if _sha256(base_path) != base.get("sha256"):
+    base_ck, base_sha = _read_base(base_path)
+    if base_sha != base.get("sha256"):
         raise SalicodecError(f"{path.name} is a delta of {base_path.name}, which has changed (sha256 mismatch)")
-    base_ck = torch.load(base_path, map_location="cpu", weights_only=True)
-    if "base" in base_ck:
-        raise SalicodecError(f"{base_path.name} is itself a delta file; a base must be a full file")
     sd = dict(base_ck["state_dict"])
     for k, v in ck["state_dict"].items():
         if k not in sd or sd[k].shape != v.shape:
