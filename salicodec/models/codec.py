@@ -144,6 +144,20 @@ def _bit_map(logits: torch.Tensor, idx: torch.Tensor, weight: torch.Tensor) -> t
     return (ce * weight).sum(1) / np.log(2.0)
 
 
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by `scale`, a 0-d tensor read at
+    backward time (the loss sets it after the forward pass, from the batch rate)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        ctx.scale = scale  # not save_for_backward: the loss fills it in place after this
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.scale.to(grad.dtype), None
+
+
 def _bits(logits: torch.Tensor, idx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Masked cross-entropy in bits per image (Eq. 9 / 11 weighted as in Eq. 12): (N,)."""
     return _bit_map(logits, idx, weight).flatten(1).sum(1)
@@ -176,12 +190,19 @@ class SaliCodec(nn.Module):
 
     # ------------------------------------------------------------------ training path
     def forward(self, x: torch.Tensor, saliency: torch.Tensor | None = None, use_masks: bool = True,
-                bit_maps: bool = False) -> dict:
+                bit_maps: bool = False, reconstruct: bool = True, rate_slope: torch.Tensor | None = None) -> dict:
         """x (N, 3, H, W) in [0, 1] with H, W multiples of 32; saliency (N, 1, H/8, W/8) in {0, 1}.
 
         Returns x_hat, bits per image for each stage (Eq. 12), the stage-two reconstruction
         error mse(y~, D2(z~)), and the hard masks (for statistics). bit_maps=True adds where the
-        bits go: "bit_map_y" (N, H/8, W/8) and "bit_map_z" (N, H/32, W/32).
+        bits go: "bit_map_y" (N, H/8, W/8) and "bit_map_z" (N, H/32, W/32). reconstruct=False
+        skips D1 (no "x_hat"): training the entropy model alone needs only the bits.
+
+        rate_slope (a 0-d tensor, set by the loss before backward) scales the rate's gradient on
+        the way back into y~ and its channel mask, i.e. into E1 and the y centres, and nowhere
+        else: the clip of the rate term (Sec. 3.5) steers what makes the symbols, while the
+        entropy model (E2, D2, both context models) learns the plain cross-entropy
+        (losses.LossConfig.entropy_model_unclipped).
         """
         cfg = self.cfg
         e = self.e1(x)
@@ -193,6 +214,10 @@ class SaliCodec(nn.Module):
             m1 = torch.ones_like(m1)
         y_t, y_idx = self.q1(y * m1)
         out = {"importance": importance, "mask_y": m1}
+        y_r, m1_r = y_t, m1  # y~ and its mask as the rate sees them
+        if rate_slope is not None:
+            y_r, m1_r = _ScaleGradient.apply(y_t, rate_slope), _ScaleGradient.apply(m1, rate_slope)
+            out["rate_slope"] = rate_slope
         if cfg.hierarchical:
             # The second stage learns from y~ but does not shape it: mse(y~, D2(z~)) and the rate
             # of z~ train E2/D2 (Sec. 3.3). Without the detach the easiest way to lower
@@ -204,7 +229,7 @@ class SaliCodec(nn.Module):
                 m2 = torch.ones_like(m2)
             z_t, z_idx = self.q2(z * m2)
             d = self.d2(z_t)
-            logits_y = self.ctx_y(y_t, d)
+            logits_y = self.ctx_y(y_r, d)
             logits_z = self.ctx_z(z_t)
             out["bits_z"] = _bits(logits_z, z_idx, m2)
             if bit_maps:
@@ -212,13 +237,14 @@ class SaliCodec(nn.Module):
             out["mse_y_d2"] = F.mse_loss(d, y_t.detach())
             out["mask_z"] = m2
         else:
-            logits_y = self.ctx_y(y_t)
+            logits_y = self.ctx_y(y_r)
             out["bits_z"] = torch.zeros(x.shape[0], device=x.device)
             out["mse_y_d2"] = torch.zeros((), device=x.device)
-        out["bits_y"] = _bits(logits_y, y_idx, m1)
+        out["bits_y"] = _bits(logits_y, y_idx, m1_r)
         if bit_maps:
             out["bit_map_y"] = _bit_map(logits_y, y_idx, m1)
-        out["x_hat"] = self.d1(y_t)
+        if reconstruct:
+            out["x_hat"] = self.d1(y_t)
         return out
 
     # ------------------------------------------------------------------ identity

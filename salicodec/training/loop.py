@@ -23,7 +23,7 @@ from ..errors import SalicodecError
 from ..imageio import shared_dir
 from ..models.codec import STAGE1_FACTOR, CodecConfig, SaliCodec
 from .data import CropSampler, check_no_evaluation_images, list_images
-from .losses import LossConfig, codec_loss
+from .losses import LossConfig, codec_loss, entropy_model_loss
 
 
 @dataclass
@@ -52,6 +52,16 @@ class TrainConfig:
     # E2/D2, the quantisers and the context models frozen: the files a model writes do not change,
     # only their reconstruction (docs/TRAINING.md). Only the distortion terms have a gradient.
     decoder_only: bool = False
+    # Train the entropy model alone: the two context models P(z~) and P(y~ | D2(z~)) and D2, whose
+    # output conditions P(y~), on the symbols the coder writes (eval mode), with everything that
+    # makes the symbols frozen (E1, E2, the quantisers) and D1 untouched. The loss is the plain
+    # cross-entropy rate_weight * R + gamma * mse(y~, D2(z~)): no clip at t and no distortion, as
+    # Mentzer et al. 2018 train their probability model on the unclipped cross-entropy. Our
+    # runs clip (or hold from both sides, rate_two_sided) R for all parameters, so whenever a
+    # batch's rate fell under t the context models were pushed to predict worse (two-sided)
+    # or not trained at all (clipped). The same symbols then cost fewer bits; the reconstruction
+    # is bit for bit the same (docs/TRAINING.md).
+    entropy_only: bool = False
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -131,6 +141,8 @@ class Trainer:
             self.rank = 0
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch.manual_seed(cfg.seed)
+        if cfg.decoder_only and cfg.entropy_only:
+            raise SalicodecError("decoder_only and entropy_only train disjoint parts: set one")
         self.model = SaliCodec(cfg.codec).to(self.device)
         self.step = 0
         if cfg.init_from:
@@ -139,15 +151,19 @@ class Trainer:
             ck = read_weights(_expand(cfg.init_from))
             self.init_partial({k: v.float() for k, v in ck["state_dict"].items()})
         self.fresh = not cfg.init_from
-        if cfg.decoder_only:
+        if cfg.decoder_only or cfg.entropy_only:
+            which = "decoder_only" if cfg.decoder_only else "entropy_only"
             if self.fresh:
-                raise SalicodecError("decoder_only fine-tunes a trained model: set init_from")
+                raise SalicodecError(f"{which} fine-tunes a trained model: set init_from")
+            if cfg.entropy_only and not cfg.codec.hierarchical:
+                raise SalicodecError("entropy_only needs the hierarchical model (it trains D2 and P(z~))")
+            prefixes = ("d1.",) if cfg.decoder_only else ("ctx_y.", "ctx_z.", "d2.")
             for name, p in self.model.named_parameters():
-                p.requires_grad_(name.startswith("d1."))
+                p.requires_grad_(name.startswith(prefixes))
         self.trained_params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = torch.optim.Adam(self.trained_params, lr=cfg.lr)
         self.dpl = None
-        if cfg.loss.dpl_weight > 0:
+        if cfg.loss.dpl_weight > 0 and not cfg.entropy_only:  # entropy_only has no distortion term
             from ..metrics.lpips import DeepPerceptualLoss
 
             dtype = torch.bfloat16 if cfg.dpl_bf16 else torch.float32
@@ -213,15 +229,22 @@ class Trainer:
         s_grid = saliency_grid_batch(s) if s is not None else None
         # decoder_only: float32 throughout, so D1 sees the coder's latents (which it computes in
         # float32), not bf16 ones that can fall on another centre.
-        use_amp = cfg.amp and self.device.type == "cuda" and not cfg.decoder_only
+        coding_path = cfg.decoder_only or cfg.entropy_only
+        use_amp = cfg.amp and self.device.type == "cuda" and not coding_path
         # decoder_only: the coding-time path (eval mode: hard channel masks and hard quantisation,
         # exactly what decode() gives D1); D1 has no layer that behaves differently in eval mode.
-        self.model.train(not cfg.decoder_only)
+        # entropy_only: the same, so the context models learn the symbols the coder writes.
+        self.model.train(not coding_path)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            out = self.ddp_model(x, s_grid, use_masks=self.step >= cfg.mask_warmup_steps)
+            slope = torch.ones((), device=self.device) if cfg.loss.entropy_model_unclipped and not coding_path else None
+            out = self.ddp_model(x, s_grid, use_masks=self.step >= cfg.mask_warmup_steps,
+                                 reconstruct=not cfg.entropy_only, rate_slope=slope)
         # Rate and distortion in float32: cross-entropies and small MSEs lose too much in bf16.
         out = {k: (v.float() if torch.is_tensor(v) else v) for k, v in out.items()}
-        terms = codec_loss(out, x, s, cfg.loss, self.dpl)
+        if cfg.entropy_only:
+            terms = entropy_model_loss(out, x, cfg.loss)
+        else:
+            terms = codec_loss(out, x, s, cfg.loss, self.dpl)
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         if cfg.grad_clip > 0:
@@ -307,7 +330,7 @@ class Trainer:
                     for k, v in last.items():
                         writer.add_scalar(k, v, self.step)
                 self.log(f"step {self.step} loss {last['loss']:.4f} bpp {last['bpp']:.3f} "
-                         f"mse {last['mse']:.5f} {last['images_per_s']:.1f} img/s")
+                         + (f"mse {last['mse']:.5f} " if "mse" in last else "") + f"{last['images_per_s']:.1f} img/s")
             if time.time() - last_ckpt > 60 * cfg.checkpoint_minutes:
                 self.save()
                 last_ckpt = time.time()

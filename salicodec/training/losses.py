@@ -30,6 +30,12 @@ class LossConfig:
     # short CPU fine-tunes from a 0.37 bpp model rose from 0.45 to only 0.66 bpp on the training
     # crops in 600 steps towards t = 1.0 (docs/MODELS.md), so the high-rate members need the pull.
     rate_two_sided: bool = False
+    # Mentzer et al. 2018 train the probability model on the unclipped cross-entropy; the clip
+    # (or the two-sided hold) acts only on what makes the symbols. With this set, the rate term's
+    # value and its gradient into E1 / the y centres are as above, but E2, D2 and the context
+    # models get alpha * dR: below t they would otherwise learn nothing (clip) or learn to
+    # predict worse (two-sided). The model applies it (SaliCodec.forward's rate_slope).
+    entropy_model_unclipped: bool = False
 
 
 def masked_mse(x: torch.Tensor, x_hat: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -48,6 +54,14 @@ def codec_loss(out: dict, x: torch.Tensor, s: torch.Tensor | None, cfg: LossConf
         rate = cfg.target_bpp + (r - cfg.target_bpp).abs()  # equals max(t, r) for r >= t
     else:
         rate = torch.clamp(r, min=cfg.target_bpp)
+    if cfg.entropy_model_unclipped:
+        if "rate_slope" not in out:
+            raise ValueError("entropy_model_unclipped needs the model's forward(rate_slope=...)")
+        # d rate / d r, applied by the model on the way into E1; the loss itself takes r's
+        # plain gradient (its value stays the clipped rate's).
+        above = bool(r.detach() >= cfg.target_bpp)
+        out["rate_slope"].fill_(1.0 if above else (-1.0 if cfg.rate_two_sided else 0.0))
+        rate = rate.detach() + r - r.detach()
     x_hat = out["x_hat"]
     if s is None:
         s = torch.zeros(n, 1, h, w, device=x.device)
@@ -71,3 +85,14 @@ def codec_loss(out: dict, x: torch.Tensor, s: torch.Tensor | None, cfg: LossConf
     terms.update(loss=loss, bpp=bpp.mean().detach(), rate=rate.detach(), distortion=distortion.detach(),
                  stage2=stage2.detach())
     return terms
+
+
+def entropy_model_loss(out: dict, x: torch.Tensor, cfg: LossConfig) -> dict:
+    """The entropy model's own objective (TrainConfig.entropy_only): the plain cross-entropy of the
+    coded symbols, alpha * R with no clip at t, plus the stage-two term gamma * mse(y~, D2(z~))
+    that keeps D2 what Sec. 3.3 makes it. The symbols are fixed, so there is no distortion term."""
+    _, _, h, w = x.shape
+    bpp = ((out["bits_y"] + out["bits_z"]) / (h * w)).mean()
+    stage2 = out["mse_y_d2"]
+    loss = cfg.rate_weight * bpp + cfg.stage2_weight * stage2
+    return {"loss": loss, "bpp": bpp.detach(), "rate": bpp.detach(), "stage2": stage2.detach()}

@@ -190,6 +190,94 @@ def test_decoder_only_needs_a_trained_model(image_dir, tmp_path):
         Trainer(TrainConfig.from_dict(d), tmp_path / "r", device="cpu", log=lambda *_: None)
 
 
+@pytest.mark.parametrize("two_sided", [True, False])
+def test_entropy_model_unclipped_splits_the_rate_gradient(two_sided):
+    """entropy_model_unclipped: below the target t the clipped rate term gives E1 the gradient
+    -alpha*dR (two-sided) or none (clip), as before, while E2, D2 and the context models get the
+    plain alpha*dR of the cross-entropy; the loss value is unchanged."""
+    from salicodec.models.codec import SaliCodec
+    from salicodec.training.losses import LossConfig, codec_loss
+
+    torch.manual_seed(0)
+    model = SaliCodec(TINY).train()
+    x = torch.rand(2, 3, 64, 64)
+    cfgs = {u: LossConfig(target_bpp=50.0, rate_weight=3.0, rate_two_sided=two_sided, entropy_model_unclipped=u)
+            for u in (False, True)}  # t far above any rate: every batch is below it
+
+    def grads(loss_fn):
+        model.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return float(loss.detach()), {n: p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+                             for n, p in model.named_parameters()}
+
+    def with_cfg(unclipped):
+        def f():
+            torch.manual_seed(1)
+            out = model(x, None, rate_slope=torch.ones(()) if unclipped else None)
+            return codec_loss(out, x, None, cfgs[unclipped])["loss"]
+        return f
+
+    def plain_rate():
+        torch.manual_seed(1)
+        out = model(x, None)
+        return 3.0 * ((out["bits_y"] + out["bits_z"]) / (64 * 64)).mean() + out["mse_y_d2"]
+
+    old_value, old = grads(with_cfg(False))
+    new_value, new = grads(with_cfg(True))
+    _, plain = grads(plain_rate)
+    assert new_value == pytest.approx(old_value, rel=1e-6)
+    entropy_model = ("e2.", "d2.", "q2.", "ctx_y.", "ctx_z.")
+    for n in new:
+        if n.startswith(entropy_model):
+            torch.testing.assert_close(new[n], plain[n], rtol=1e-5, atol=1e-7)
+        else:  # E1, the y centres, D1: exactly what the clipped loss gives them
+            torch.testing.assert_close(new[n], old[n], rtol=1e-5, atol=1e-7)
+    moved = [n for n in new if n.startswith(("ctx_y.", "ctx_z.")) and not torch.allclose(new[n], old[n])]
+    assert moved  # the split changes something: below t the old loss misdirects the context models
+
+
+def test_entropy_only_makes_the_same_symbols_cost_fewer_bits(image_dir, tmp_path):
+    """entropy_only: the context models and D2 learn the coder's own symbols on the plain
+    cross-entropy; E1, E2, the centres and D1 stay bit for bit, so the file codes the same
+    symbols, decodes to the same image, and is smaller."""
+    torch.set_num_threads(1)
+    src = Trainer(tiny_config(image_dir), tmp_path / "src", device="cpu", log=lambda *_: None)
+    src.run(src.make_sampler(), max_steps=20)
+    d = tiny_config(image_dir).to_dict()
+    d.update(init_from=str(tmp_path / "src" / "last.pt"), entropy_only=True, mask_warmup_steps=0)
+    ent = Trainer(TrainConfig.from_dict(d), tmp_path / "ent", device="cpu", log=lambda *_: None)
+    assert ent.dpl is None
+    sampler = ent.make_sampler()
+    x, _ = sampler.batch(4, seed=123, step=0)
+    src.model.eval()
+    with torch.no_grad():
+        bits_before = float(sum(src.model(x)[k].sum() for k in ("bits_y", "bits_z")))
+    ent.run(sampler, max_steps=60)
+    s, t = src.model.state_dict(), ent.model.state_dict()
+    trained = ("ctx_y.", "ctx_z.", "d2.")
+    assert all(torch.equal(s[k], t[k]) for k in s if not k.startswith(trained))
+    assert not all(torch.equal(s[k], t[k]) for k in s if k.startswith(("ctx_y.", "ctx_z.")))
+    ent.model.eval()
+    with torch.no_grad():
+        bits_after = float(sum(ent.model(x)[k].sum() for k in ("bits_y", "bits_z")))
+        assert bits_after < 0.97 * bits_before
+        a, b = src.model._analysis(x, None), ent.model._analysis(x, None)
+        assert torch.equal(a["y_idx"], b["y_idx"]) and torch.equal(a["z_idx"], b["z_idx"])
+        one = x[:1]
+        old, new = src.model.encode_latents(one), ent.model.encode_latents(one)
+        grid = (one.shape[2] // 8, one.shape[3] // 8)
+        assert torch.equal(src.model.decode_latents(old.sections, grid), ent.model.decode_latents(new.sections, grid))
+    assert sum(map(len, new.sections)) < sum(map(len, old.sections))
+
+
+def test_entropy_only_and_decoder_only_exclude_each_other(image_dir, tmp_path):
+    d = tiny_config(image_dir).to_dict()
+    d.update(init_from="x.pt", entropy_only=True, decoder_only=True)
+    with pytest.raises(SalicodecError, match="one"):
+        Trainer(TrainConfig.from_dict(d), tmp_path / "r", device="cpu", log=lambda *_: None)
+
+
 def test_export_sets_the_coding_time_importance_weight(tmp_path, monkeypatch):
     """--importance-weight (λ2 of m1 = λ1·s + λ2·i) ships in the model's config: a larger λ2
     keeps more channels in the non-salient cells, so the same image costs more bytes, and the
