@@ -34,7 +34,11 @@ def test_registry_files_exist_and_match(default_name):
         # a delta's base ships, is a full file, and is the very file the delta was made against
         base = shipped[m.base]
         assert not base.base and stored["base"] == {"file": base.file, "sha256": base.sha256}
-        assert all(k.startswith("d1.") for k in stored["state_dict"]), "decoder-only deltas"
+        # only what a fine-tune that leaves the encoders alone changes (decoder_only: D1;
+        # entropy_only: D2 and the context models), and only tensors that differ from the base's
+        base_sd = torch.load(zoo.ZOO_DIR / base.file, map_location="cpu", weights_only=True)["state_dict"]
+        assert stored["state_dict"] and all(k.startswith(("d1.", "d2.", "ctx_y.", "ctx_z.")) for k in stored["state_dict"])
+        assert not any(torch.equal(v, base_sd[k]) for k, v in stored["state_dict"].items()), m.name
     assert sum((zoo.ZOO_DIR / m.file).stat().st_size for m in shipped.values()) <= 40e6
 
 
