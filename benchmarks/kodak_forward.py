@@ -30,7 +30,8 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     files = sorted((shared_dir() / "data" / "kodak").glob("*.png"))[: a.images]
-    images = [(load_rgb(f), np.asarray(saliency_map(load_rgb(f)), dtype=np.float32)) for f in files]
+    rgbs = [load_rgb(f) for f in files]
+    images = [(rgb, np.asarray(saliency_map(rgb), dtype=np.float32)) for rgb in rgbs]
     lpips_fn = LPIPS("vgg")
     for path in a.checkpoints:
         model = load_checkpoint(path)

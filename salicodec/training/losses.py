@@ -43,9 +43,14 @@ def masked_mse(x: torch.Tensor, x_hat: torch.Tensor, m: torch.Tensor) -> torch.T
     return ((x - x_hat) * m).pow(2).flatten(1).mean(1)
 
 
+def bits_per_pixel(out: dict, x: torch.Tensor) -> torch.Tensor:
+    """R of each image (N,): the masked cross-entropy of y~ and z~ (Eq. 12) over the pixels of x."""
+    return (out["bits_y"] + out["bits_z"]) / (x.shape[2] * x.shape[3])
+
+
 def codec_loss(out: dict, x: torch.Tensor, s: torch.Tensor | None, cfg: LossConfig, dpl=None) -> dict:
     n, _, h, w = x.shape
-    bpp = (out["bits_y"] + out["bits_z"]) / (h * w)
+    bpp = bits_per_pixel(out, x)
     # Clipped on the batch mean, as Mentzer et al. clip H: clipping per image lets the crops above
     # the target push the (shared) importance map down while those below push nothing back up,
     # and the rate collapsed far below the target.
@@ -91,8 +96,7 @@ def entropy_model_loss(out: dict, x: torch.Tensor, cfg: LossConfig) -> dict:
     """The entropy model's own objective (TrainConfig.entropy_only): the plain cross-entropy of the
     coded symbols, alpha * R with no clip at t, plus the stage-two term gamma * mse(y~, D2(z~))
     that keeps D2 what Sec. 3.3 makes it. The symbols are fixed, so there is no distortion term."""
-    _, _, h, w = x.shape
-    bpp = ((out["bits_y"] + out["bits_z"]) / (h * w)).mean()
+    bpp = bits_per_pixel(out, x).mean()
     stage2 = out["mse_y_d2"]
     loss = cfg.rate_weight * bpp + cfg.stage2_weight * stage2
     return {"loss": loss, "bpp": bpp.detach(), "rate": bpp.detach(), "stage2": stage2.detach()}

@@ -154,16 +154,21 @@ def test_parallel_runs_two_configs_in_two_lr_phases(image_dir, tmp_path):
     assert parallel.main([str(tmp_path / "missing.json"), "--runs", str(tmp_path / "r"), "--minutes", "1"]) == 2
 
 
+def fine_tune_of_a_trained_model(image_dir, tmp_path, **flags) -> tuple[Trainer, Trainer]:
+    """A tiny model trained 20 steps, and a Trainer that fine-tunes it with `flags` set."""
+    src = Trainer(tiny_config(image_dir), tmp_path / "src", device="cpu", log=lambda *_: None)
+    src.run(src.make_sampler(), max_steps=20)
+    d = tiny_config(image_dir).to_dict()
+    d.update(init_from=str(tmp_path / "src" / "last.pt"), mask_warmup_steps=0, **flags)
+    return src, Trainer(TrainConfig.from_dict(d), tmp_path / "ft", device="cpu", log=lambda *_: None)
+
+
 def test_decoder_only_changes_the_reconstruction_not_the_file(image_dir, tmp_path):
     """decoder_only: D1 trains on the coding-time latents; everything that shapes the bitstream
     (E1, E2/D2, the centres, the context models) stays bit for bit, so a file written before
     the fine-tune is the file written after it, and its reconstruction improves."""
     torch.set_num_threads(1)
-    src = Trainer(tiny_config(image_dir), tmp_path / "src", device="cpu", log=lambda *_: None)
-    src.run(src.make_sampler(), max_steps=20)
-    d = tiny_config(image_dir).to_dict()
-    d.update(init_from=str(tmp_path / "src" / "last.pt"), decoder_only=True, mask_warmup_steps=0)
-    dec = Trainer(TrainConfig.from_dict(d), tmp_path / "dec", device="cpu", log=lambda *_: None)
+    src, dec = fine_tune_of_a_trained_model(image_dir, tmp_path, decoder_only=True)
     sampler = dec.make_sampler()
     x, _ = sampler.batch(4, seed=123, step=0)
 
@@ -242,11 +247,7 @@ def test_entropy_only_makes_the_same_symbols_cost_fewer_bits(image_dir, tmp_path
     cross-entropy; E1, E2, the centres and D1 stay bit for bit, so the file codes the same
     symbols, decodes to the same image, and is smaller."""
     torch.set_num_threads(1)
-    src = Trainer(tiny_config(image_dir), tmp_path / "src", device="cpu", log=lambda *_: None)
-    src.run(src.make_sampler(), max_steps=20)
-    d = tiny_config(image_dir).to_dict()
-    d.update(init_from=str(tmp_path / "src" / "last.pt"), entropy_only=True, mask_warmup_steps=0)
-    ent = Trainer(TrainConfig.from_dict(d), tmp_path / "ent", device="cpu", log=lambda *_: None)
+    src, ent = fine_tune_of_a_trained_model(image_dir, tmp_path, entropy_only=True)
     assert ent.dpl is None
     sampler = ent.make_sampler()
     x, _ = sampler.batch(4, seed=123, step=0)
