@@ -14,6 +14,9 @@ from .models.codec import STAGE1_FACTOR, TOTAL_FACTOR, SaliCodec
 from .models.masks import ceil_div
 
 
+MAX_REFINE_STEPS = 10_000
+
+
 def _resolve_model(model, bpp) -> tuple[SaliCodec, str]:
     if isinstance(model, SaliCodec):
         return model, getattr(model, "zoo_name", "custom")
@@ -86,12 +89,17 @@ def to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
     return x.permute(1, 2, 0).contiguous().numpy()
 
 
-def compress(image, model=None, *, bpp: float | None = None, saliency="auto", return_stats: bool = False):
+def compress(image, model=None, *, bpp: float | None = None, saliency="auto", refine: int = 0,
+             return_stats: bool = False):
     """Compress an image (PIL image, or uint8 array (H, W) / (H, W, 3)) into .sali bytes.
 
     model: a shipped model name, a SaliCodec instance, or None (the default model, or the one
     nearest `bpp`). saliency: 'auto' (the salient-object model), 'none', or a float mask (H, W).
+    refine: steps of encoder-side latent refinement (models/refine.py; 0 = none): a slower
+    encoder, the same decoder, less distortion for no more bits.
     """
+    if isinstance(refine, bool) or not isinstance(refine, int) or not 0 <= refine <= MAX_REFINE_STEPS:
+        raise SalicodecError(f"refine must be an integer from 0 to {MAX_REFINE_STEPS}, not {refine!r}")
     loaded = _as_loaded(image)
     rgb = loaded.rgb
     h, w = rgb.shape[:2]
@@ -100,7 +108,7 @@ def compress(image, model=None, *, bpp: float | None = None, saliency="auto", re
     x = pad_to_multiple(rgb)
     grid = (x.shape[2] // STAGE1_FACTOR, x.shape[3] // STAGE1_FACTOR)
     s = saliency_tensor(saliency, rgb, grid)
-    code = net.encode_latents(x, s)
+    code = net.encode_latents(x, s, refine_steps=refine, valid=(h, w))
     data = container.pack(container.SaliFile(w, h, name, net.weights_hash(), code.sections,
                                              greyscale=loaded.greyscale))
     if return_stats:

@@ -96,6 +96,10 @@ def _add_compress(sub) -> None:
     g.add_argument("--model", help="shipped model name (see: salicodec models)")
     g.add_argument("--bpp", type=float, help="pick the shipped model nearest this bits per pixel")
     add_saliency_args(p)
+    p.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="encoder-side latent refinement: STEPS of per-image search for better symbols "
+                        "(e.g. 100); a slower encoder (each step is a forward and backward pass of the "
+                        "decoder), the same decoder, less distortion for no more bits (default: 0, off)")
     p.add_argument("--force", action="store_true", help="overwrite the output file")
     p.set_defaults(func=_cmd_compress)
 
@@ -103,7 +107,7 @@ def _add_compress(sub) -> None:
 def _cmd_compress(args) -> int:
     from pathlib import Path
 
-    from .api import compress
+    from .api import MAX_REFINE_STEPS, compress
     from .imageio import atomic_write_bytes, load_image
     from .saliency.args import saliency_from_args
 
@@ -111,9 +115,11 @@ def _cmd_compress(args) -> int:
         raise SalicodecError(f"{args.output}: exists (use --force to overwrite)")
     if args.bpp is not None and not 0 < args.bpp < 24:
         raise SalicodecError("--bpp must be between 0 and 24")
+    if not 0 <= args.refine <= MAX_REFINE_STEPS:
+        raise SalicodecError(f"--refine must be from 0 to {MAX_REFINE_STEPS}")
     img = load_image(args.input)
     sal = saliency_from_args(args, img.rgb)
-    data = compress(img, args.model, bpp=args.bpp, saliency=sal)
+    data = compress(img, args.model, bpp=args.bpp, saliency=sal, refine=args.refine)
     atomic_write_bytes(args.output, data, force=args.force)
     h, w = img.rgb.shape[:2]
     print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (w * h):.4f} bpp")

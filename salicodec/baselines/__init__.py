@@ -6,6 +6,8 @@ Adapters import their optional library lazily, so a missing one is reported by
 """
 from __future__ import annotations
 
+import re
+
 from ..errors import SalicodecError
 from .avif import Avif
 from .base import CodecUnavailable, QualityParameter, StandardCodec
@@ -34,11 +36,16 @@ STANDARD_CODECS = ["heic", "avif", "jxl", "jpeg2000", "webp", "jpeg-420", "jpeg-
 REFERENCE_CODEC = "heic"  # BD-rates are against HEIC, the BPG stand-in
 
 
+_OURS = re.compile(r"ours(?:-refine([1-9][0-9]{0,3}))?(?::(.+))?")
+
+
 def make_codec(name: str):
-    if name.startswith("ours:"):
-        return Salicodec(model=name.split(":", 1)[1])
+    ours = _OURS.fullmatch(name)
+    if ours:  # ours, ours:<model>, ours-refine<N>, ours-refine<N>:<model>
+        return Salicodec(model=ours.group(2), refine=int(ours.group(1) or 0))
     if name not in FACTORIES:
-        raise SalicodecError(f"unknown codec {name!r} (known: {', '.join(FACTORIES)}, ours:<model>)")
+        raise SalicodecError(f"unknown codec {name!r} (known: {', '.join(FACTORIES)}, ours:<model>, "
+                             "ours-refine<N>[:<model>])")
     return FACTORIES[name]()
 
 

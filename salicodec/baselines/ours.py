@@ -3,7 +3,9 @@
 It reads the model registry (`salicodec.models.zoo.list_models()`, entries with `.name` and
 `.target_bpp`) and codes through the public API (`salicodec.compress` / `salicodec.decompress`),
 exactly as a user would. Nothing is rate-matched: a model's rate is what it achieves, recorded
-beside its nominal target. `ours:<model>` restricts the entry to one model.
+beside its nominal target. `ours:<model>` restricts the entry to one model; `ours-refine<N>`
+(and `ours-refine<N>:<model>`) is the same family with N steps of encoder-side latent refinement
+(`compress(..., refine=N)`, models/refine.py), a curve of its own.
 """
 from __future__ import annotations
 
@@ -25,10 +27,14 @@ class RatePoint:
 class Salicodec:
     extension = "sali"
 
-    def __init__(self, model: str | None = None):
+    def __init__(self, model: str | None = None, refine: int = 0):
         self.model = model
-        self.name = "ours" if model is None else f"ours:{model}"
+        self.refine = refine
+        family = "ours" if not refine else f"ours-refine{refine}"
+        self.name = family if model is None else f"{family}:{model}"
         self.settings = "every shipped model, saliency='auto'" if model is None else f"model {model}, saliency='auto'"
+        if refine:
+            self.settings += f", refine={refine}"
 
     def _api(self):
         try:
@@ -65,7 +71,7 @@ class Salicodec:
 
     def encode(self, rgb: np.ndarray, setting: str) -> bytes:
         compress, _, _ = self._api()
-        return compress(rgb, model=setting)
+        return compress(rgb, model=setting, refine=self.refine)
 
     def decode(self, data: bytes) -> np.ndarray:
         _, decompress, _ = self._api()

@@ -172,6 +172,7 @@ class LatentCode:
     z_shape: tuple[int, int, int] | None
     predicted_bits: dict  # section name -> ideal bits under the float probabilities
     table_bits: dict  # section name -> ideal bits under the quantised tables
+    refine: object = None  # refine.RefineStats when the encoder refined the latents
 
 
 class SaliCodec(nn.Module):
@@ -257,14 +258,24 @@ class SaliCodec(nn.Module):
         return h.digest()[:8]
 
     # ------------------------------------------------------------------ coding path
-    def _analysis(self, x: torch.Tensor, saliency: torch.Tensor | None):
-        """Encoder side, hard quantisation: symbol indices, channel counts and latent values."""
+    def _analysis(self, x: torch.Tensor, saliency: torch.Tensor | None, refine_steps: int = 0,
+                  valid: tuple[int, int] | None = None):
+        """Encoder side, hard quantisation: symbol indices, channel counts and latent values.
+
+        refine_steps > 0 searches, for this image, latents that E1 did not find (models/refine.py):
+        the same channel counts, no more bits, less distortion. valid = (h, w), the image inside
+        its padding (default: all of x)."""
         cfg = self.cfg
         e = self.e1(x)
         y, importance = e[:, : cfg.channels], torch.sigmoid(e[:, cfg.channels :])
         k1 = kept_channels(importance, saliency, cfg.channels, cfg.saliency_weight, cfg.importance_weight)[:, 0]
+        res = {"k1": k1}
+        if refine_steps:
+            from .refine import refine_latents
+
+            y, res["refine"] = refine_latents(self, x, y, k1, saliency, valid or tuple(x.shape[2:]), refine_steps)
         y_idx = self.q1.indices(y * mask_from_counts(k1, cfg.channels))
-        res = {"k1": k1, "y_idx": y_idx}
+        res["y_idx"] = y_idx
         if cfg.hierarchical:
             y_t = self.q1.sorted_centres()[y_idx]
             ez = self.e2(y_t)
@@ -279,7 +290,8 @@ class SaliCodec(nn.Module):
         return self.d1(self.q1.sorted_centres()[y_idx])
 
     @torch.no_grad()
-    def encode_latents(self, x: torch.Tensor, saliency: torch.Tensor | None = None) -> LatentCode:
+    def encode_latents(self, x: torch.Tensor, saliency: torch.Tensor | None = None, refine_steps: int = 0,
+                       valid: tuple[int, int] | None = None) -> LatentCode:
         """x (1, 3, H, W) in [0, 1], H and W multiples of 32 -> entropy-coded sections.
 
         Sections: [k2 counts, z symbols, k1 counts, y symbols] (z first, as the decoder needs
@@ -287,7 +299,7 @@ class SaliCodec(nn.Module):
         """
         if x.shape[0] != 1:
             raise ValueError("encode_latents codes one image at a time")
-        a = self._analysis(x, saliency)
+        a = self._analysis(x, saliency, refine_steps, valid)
         sections, pred, table = [], {}, {}
         cond = None
         z_shape = None
@@ -311,7 +323,7 @@ class SaliCodec(nn.Module):
         data, pred["y"], table["y"], _ = self._code_volume(
             self.ctx_y, self.q1, y_idx, a["k1"][0], cond, encoder=True)
         sections.append(data)
-        return LatentCode(sections, tuple(y_idx.shape), z_shape, pred, table)
+        return LatentCode(sections, tuple(y_idx.shape), z_shape, pred, table, a.get("refine"))
 
     @torch.no_grad()
     def decode_latents(self, sections: list[bytes], y_grid: tuple[int, int]) -> torch.Tensor:
