@@ -9,6 +9,7 @@ from PIL import Image
 
 import salicodec
 from salicodec import api, cli
+from salicodec.metrics.classic import psnr_rgb
 from salicodec.models import zoo
 from tests.conftest import photo
 
@@ -77,6 +78,17 @@ def test_cli_compress_decompress_info(tmp_path, capsys, default_name):
     assert info["bytes"] == sali.stat().st_size and info["format_version"] == 1
     out = np.asarray(Image.open(png))
     assert np.array_equal(out, api.reconstruct(Image.open(src)))
+
+
+def test_cli_compress_with_refinement_decodes_with_the_plain_decoder(tmp_path, kodak_dir):
+    src, sali, png = tmp_path / "in.png", tmp_path / "a.sali", tmp_path / "out.png"
+    rgb = np.asarray(Image.open(kodak_dir / "kodim19.png").convert("RGB"))[300:396, 200:328]
+    Image.fromarray(rgb).save(src)
+    assert cli.main(["compress", str(src), "-o", str(sali), "--saliency", "none", "--refine", "15"]) == 0
+    assert cli.main(["decompress", str(sali), "-o", str(png)]) == 0
+    plain = np.asarray(api.decompress(api.compress(rgb, saliency="none")))
+    refined = np.asarray(Image.open(png))
+    assert psnr_rgb(rgb, refined) > psnr_rgb(rgb, plain)
 
 
 def test_file_of_other_weights_under_a_shipped_name_is_refused(tmp_path, capsys, default_name):

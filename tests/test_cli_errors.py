@@ -117,6 +117,15 @@ def test_not_an_image(tmp_path, capsys):
     assert_clean_failure(rc, err, out)
 
 
+@pytest.mark.parametrize("steps", ["-1", "10001"])
+def test_refine_out_of_range(tmp_path, capsys, steps):
+    src, out = tmp_path / "a.png", tmp_path / "a.sali"
+    Image.fromarray(photo(32, 32)).save(src)
+    rc, err = run_cli(capsys, ["compress", str(src), "-o", str(out), "--saliency", "none", "--refine", steps])
+    assert_clean_failure(rc, err, out)
+    assert "--refine" in err
+
+
 def test_missing_input(tmp_path, capsys):
     out = tmp_path / "a.sali"
     rc, err = run_cli(capsys, ["compress", str(tmp_path / "nope.png"), "-o", str(out)])

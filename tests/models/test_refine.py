@@ -34,7 +34,7 @@ def test_refinement_meets_the_rate_bound_and_lowers_distortion(kodak_dir, bf16):
     x, s, y, k1 = _inputs(model, img, sal)
     y_ref, stats = refine_latents(model, x, y, k1, s, (64, 96), steps=30, bf16=bf16)
     assert stats.bits_after <= stats.bits_before
-    assert stats.distortion_after < 0.9 * stats.distortion_before
+    assert stats.distortion_after < 0.95 * stats.distortion_before
     # The statistics are those of the hard latents the coder will code (checked independently).
     c = model.cfg.channels
     idx = model.q1.indices(y_ref * (torch.arange(c).view(1, c, 1, 1) < k1.unsqueeze(1)))
