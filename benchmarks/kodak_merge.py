@@ -79,10 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base, base_metrics = read_records(base_csv)
         base_doc = json.loads(base_summary.read_text())
-        loaded = []
+        loaded, new_codecs = [], {}
         for d in a.new:
             recs, metrics = read_records(d / "per_image.csv")
-            loaded.append((recs, memory_of(json.loads((d / "summary.json").read_text())["summary"]), metrics))
+            doc = json.loads((d / "summary.json").read_text())
+            loaded.append((recs, memory_of(doc["summary"]), metrics))
+            for name, info in doc["codecs"].items():
+                new_codecs.setdefault(family(name), []).append(info)
     except (OSError, ValueError, KeyError) as e:
         print(f"kodak_merge: {e}", file=sys.stderr)
         return 2
@@ -90,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     summary = report.summarise(records, base_metrics, memory)
     bd = report.bd_rates(summary)
     images = sorted({r["image"] for r in records})
-    state = RunState(images=[Path(i) for i in images], codecs=base_doc["codecs"],
+    codecs = dict(base_doc["codecs"])
+    for fam, infos in new_codecs.items():
+        if fam not in codecs:  # a family the base has not seen (e.g. ours-refine100): list what made it
+            codecs[fam] = dict(infos[0], name=fam, settings="; ".join(i["settings"] for i in infos))
+    state = RunState(images=[Path(i) for i in images], codecs=codecs,
                      skipped_codecs=base_doc.get("skipped_codecs", {}), metrics=base_metrics,
                      skipped_metrics=base_doc.get("skipped_metrics", {}))
     # The base may itself be a merge: keep its sources so that the chain of runs stays on record.

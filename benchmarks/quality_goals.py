@@ -2,7 +2,10 @@
 standard codecs at the same bpp (each codec's mean curve interpolated, linear in log bpp, at the
 mean bpp our model achieved; outside a codec's measured range its end point is used and marked).
 
-    python benchmarks/quality_goals.py out/kodak
+    python benchmarks/quality_goals.py out/kodak [--ours FAMILY]
+
+FAMILY is the curve of ours to judge (default `ours`; e.g. `ours-refine100`, the same models with
+100 steps of encoder-side latent refinement).
 """
 from __future__ import annotations
 
@@ -26,11 +29,19 @@ def curves(out_dir: Path) -> dict:
 
 
 def main() -> None:
-    c = curves(Path(sys.argv[1]))
-    print("| model (target) | ours bpp | metric | ours | codec | codec at that bpp | ours better |")
+    args = sys.argv[1:]
+    family = "ours"
+    if "--ours" in args:
+        i = args.index("--ours")
+        family = args[i + 1]
+        del args[i:i + 2]
+    c = curves(Path(args[0]))
+    if family not in c:
+        raise SystemExit(f"{args[0]}: no curve {family!r} (have: {', '.join(sorted(c))})")
+    print(f"| model (target) | {family} bpp | metric | {family} | codec | codec at that bpp | {family} better |")
     print("|---|---|---|---|---|---|---|")
     for metric, lower, rivals, targets in GOALS:
-        for p in c["ours"]:
+        for p in c[family]:
             if p["target_bpp"] not in targets:
                 continue
             for rival in rivals:
