@@ -25,9 +25,9 @@ exact hard latents in float32.
 Nothing about the file changes: the decoder reads the symbols as always. What changes is the
 encoder's time (each step is one forward and backward pass through D1 and the y context model)
 and determinism across machines: the search runs in floating point, so two machines may choose
-different (equally decodable) symbols. DPL is not in D: one VGG-16 pass at full resolution per
-step costs about ten times the rest of a step on a CPU, and the MSE search lowered LPIPS too
-(docs/BENCHMARKS.md, "Latent refinement").
+different (equally decodable) symbols. DPL is not in D: VGG-16 on two masked copies of the image
+per step would cost several times the rest of a step on a CPU, and the MSE search lowered LPIPS
+too (docs/BENCHMARKS.md, "Latent refinement").
 """
 from __future__ import annotations
 
