@@ -8,6 +8,7 @@ detection_ap_vs_bpp.png (the figure).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shlex
 import sys
@@ -110,6 +111,8 @@ def run(codecs: list[str], bpps=PAPER_BPPS, out_dir: str | Path = "out/detection
 
     from tqdm import tqdm
 
+    from .runner import _init_worker  # one torch thread per worker, as salicodec eval's
+
     t0 = time.time()
     uncompressed = D.detect_all(detector, coco, {im["id"]: load_rgb(coco.image_path(im)) for im in images})
     ref = D.coco_ap(coco, uncompressed, bootstrap=bootstrap)
@@ -127,7 +130,10 @@ def run(codecs: list[str], bpps=PAPER_BPPS, out_dir: str | Path = "out/detection
         results = {b: [] for b in targets}
         achieved = {b: [] for b in targets}
         unreachable = {b: 0 for b in targets}
-        with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        # spawn, not fork: a child forked after torch or oneDNN started threads can wait forever on a
+        # lock one of those threads held (it did, in the test suite, after an encode with --refine).
+        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker) as pool:
             for image_id, per_bpp in tqdm(pool.map(_work, jobs_list), total=len(jobs_list), desc=name,
                                           disable=not progress):
                 for b, real_bpp, reachable, det in per_bpp:
