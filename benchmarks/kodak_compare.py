@@ -9,9 +9,10 @@ import json
 import sys
 from pathlib import Path
 
-METRICS = [("bpp", "bpp", 3), ("psnr", "PSNR dB", 2), ("ms-ssim", "MS-SSIM", 4), ("lpips", "LPIPS", 4),
-           ("psnr-s", "PSNR-S dB", 2), ("encode_s", "enc s", 1), ("decode_s", "dec s", 2),
-           ("encode_peak_mib", "enc peak MiB", 0)]
+# (summary key, column, decimals, how the change is shown: "delta", "percent" or "" for none)
+METRICS = [("bpp", "bpp", 3, "percent"), ("psnr", "PSNR dB", 2, "delta"), ("ms-ssim", "MS-SSIM", 4, "delta"),
+           ("lpips", "LPIPS", 4, "delta"), ("psnr-s", "PSNR-S dB", 2, "delta"), ("encode_s", "enc s", 1, ""),
+           ("decode_s", "dec s", 2, ""), ("encode_peak_mib", "enc peak MiB", 0, "")]
 
 
 def main(argv: list[str]) -> int:
@@ -25,22 +26,20 @@ def main(argv: list[str]) -> int:
             print(f"kodak_compare: no curve {c!r} in {argv[0]}", file=sys.stderr)
             return 2
     rows_b = {r["target_bpp"]: r for r in summary[b]}
-    print(f"| target | images | {' | '.join(label for _, label, _ in METRICS)} |")
+    print(f"| target | images | {' | '.join(m[1] for m in METRICS)} |")
     print("|---|---|" + "---|" * len(METRICS))
     for ra in summary[a]:
         rb = rows_b.get(ra["target_bpp"])
         if rb is None:
             continue
         cells = []
-        for key, _, nd in METRICS:
+        for key, _, nd, change in METRICS:
             va, vb = ra.get(key), rb.get(key)
             if va is None or vb is None:
                 cells.append("–")
                 continue
-            delta = vb - va
-            rel = f" ({100 * delta / va:+.1f} %)" if key == "bpp" else ""
-            cells.append(f"{va:.{nd}f} → {vb:.{nd}f}{rel}" if key in ("bpp", "encode_s", "decode_s", "encode_peak_mib")
-                         else f"{va:.{nd}f} → {vb:.{nd}f} ({delta:+.{nd}f})")
+            shown = {"delta": f" ({vb - va:+.{nd}f})", "percent": f" ({100 * (vb / va - 1):+.1f} %)", "": ""}[change]
+            cells.append(f"{va:.{nd}f} → {vb:.{nd}f}{shown}")
         print(f"| {ra['target_bpp']:.2f} | {ra['n_images']} | " + " | ".join(cells) + " |")
     return 0
 

@@ -9,8 +9,8 @@ FAMILY is the curve of ours to judge (default `ours`; e.g. `ours-refine100`, the
 """
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 from salicodec.evaluation.bdrate import quality_at_rate
@@ -29,15 +29,13 @@ def curves(out_dir: Path) -> dict:
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    family = "ours"
-    if "--ours" in args:
-        i = args.index("--ours")
-        family = args[i + 1]
-        del args[i:i + 2]
-    c = curves(Path(args[0]))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out_dir", type=Path, help="a salicodec eval output folder (its summary.json)")
+    ap.add_argument("--ours", default="ours", help="the curve of ours to judge (default: ours)")
+    a = ap.parse_args()
+    c, family = curves(a.out_dir), a.ours
     if family not in c:
-        raise SystemExit(f"{args[0]}: no curve {family!r} (have: {', '.join(sorted(c))})")
+        raise SystemExit(f"{a.out_dir}: no curve {family!r} (have: {', '.join(sorted(c))})")
     print(f"| model (target) | {family} bpp | metric | {family} | codec | codec at that bpp | {family} better |")
     print("|---|---|---|---|---|---|---|")
     for metric, lower, rivals, targets in GOALS:

@@ -277,13 +277,16 @@ class SaliCodec(nn.Module):
         y_idx = self.q1.indices(y * mask_from_counts(k1, cfg.channels))
         res["y_idx"] = y_idx
         if cfg.hierarchical:
-            y_t = self.q1.sorted_centres()[y_idx]
-            ez = self.e2(y_t)
-            z, imp2 = ez[:, : cfg.channels], torch.sigmoid(ez[:, cfg.channels :])
-            k2 = kept_channels(imp2, None, cfg.channels, 0.0, 1.0)[:, 0]
-            res["k2"] = k2
-            res["z_idx"] = self.q2.indices(z * mask_from_counts(k2, cfg.channels))
+            res["k2"], res["z_idx"] = self.analysis_z(self.q1.sorted_centres()[y_idx])
         return res
+
+    def analysis_z(self, y_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Second stage of the encoder, hard: y~ -> (k2 channel counts, z~ symbol indices)."""
+        cfg = self.cfg
+        ez = self.e2(y_t)
+        z, imp2 = ez[:, : cfg.channels], torch.sigmoid(ez[:, cfg.channels :])
+        k2 = kept_channels(imp2, None, cfg.channels, 0.0, 1.0)[:, 0]
+        return k2, self.q2.indices(z * mask_from_counts(k2, cfg.channels))
 
     def reconstruct_from_indices(self, y_idx: torch.Tensor) -> torch.Tensor:
         """D1 applied to the hard latents: the reconstruction both forward() and the decoder give."""

@@ -36,11 +36,17 @@ class CentreQuantizer(nn.Module):
         return int(torch.argmin(self.sorted_centres().abs()))
 
     def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.training:
+            idx = self.indices(y)
+            return self.sorted_centres()[idx], idx
+        return self.straight_through(y)
+
+    def straight_through(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(value, symbol): the hard centre forward, the soft assignment's gradient backward.
+        What training uses, whatever the mode (the encoder's latent search, models/refine.py)."""
         idx = self.indices(y)
         c_sorted = self.sorted_centres()
         hard = c_sorted[idx]
-        if not self.training:
-            return hard, idx
         # Beyond the outermost centres the soft value saturates while the gradient keeps its
         # sign; Adam turns such tiny gradients into steady steps and y drifted to +-1000. Clamping
         # one unit outside the centres leaves the hard symbol unchanged and stops that.

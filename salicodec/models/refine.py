@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .masks import kept_channels, mask_from_counts
+from .masks import mask_from_counts
 
 W_SALIENT, W_BACKGROUND = 0.75, 0.25  # Eq. 13
 DUAL_STEP = 100.0  # lambda += DUAL_STEP * (R - R_AIM * R0) / R0 each step
@@ -62,14 +62,6 @@ class RefineStats:
 class _Evaluation:
     bits: torch.Tensor  # 0-d, y and z
     distortion: torch.Tensor  # 0-d
-
-
-def _soft_straight_through(y: torch.Tensor, centres: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Hard nearest centre forward, Eq. 6's soft assignment backward (quantizer.CentreQuantizer)."""
-    hard = centres[torch.argmin((y.detach().unsqueeze(-1) - centres).abs(), dim=-1)]
-    yc = torch.maximum(torch.minimum(y, centres[-1] + 1.0), centres[0] - 1.0)
-    soft = (torch.softmax(-sigma * (yc.unsqueeze(-1) - centres).pow(2), dim=-1) * centres).sum(-1)
-    return soft + (hard - soft).detach()
 
 
 class _Objective:
@@ -96,22 +88,21 @@ class _Objective:
         net, cfg = self.net, self.net.cfg
         # As SaliCodec: masked positions are 0 before quantisation, i.e. the centre nearest 0.
         y_masked = y * self.m1
-        y_idx = net.q1.indices(y_masked)
-        y_hard = self.centres[y_idx]
-        y_t = _soft_straight_through(y_masked, self.centres, cfg.quantizer_sigma) if grad else y_hard
+        if grad:
+            y_t, y_idx = net.q1.straight_through(y_masked)
+        else:
+            y_idx = net.q1.indices(y_masked)
+            y_t = self.centres[y_idx]
         cond = None
         bits_z = torch.zeros((), device=y.device)
         with torch.no_grad():
             if cfg.hierarchical:
-                # z~ follows y~ exactly as SaliCodec._analysis makes it; it does not steer y.
-                ez = net.e2(y_hard)
-                z, imp2 = ez[:, : cfg.channels], torch.sigmoid(ez[:, cfg.channels:])
-                k2 = kept_channels(imp2, None, cfg.channels, 0.0, 1.0)[:, 0]
-                m2 = mask_from_counts(k2, cfg.channels)
-                z_idx = net.q2.indices(z * m2)
+                # z~ follows y~ exactly as the encoder makes it; it does not steer y.
+                k2, z_idx = net.analysis_z(self.centres[y_idx])
+                m2 = mask_from_counts(k2, cfg.channels).float()
                 z_t = self.centres_z[z_idx]
                 cond = net.d2(z_t)
-                bits_z = _bits(net.ctx_z(z_t), z_idx, m2.float()).sum()
+                bits_z = _bits(net.ctx_z(z_t), z_idx, m2).sum()
         logits = net.ctx_y(y_t, cond) if cond is not None else net.ctx_y(y_t)
         bits_y = _bits(logits.float(), y_idx, self.m1).sum()
         x_hat = net.d1(y_t).float()
@@ -137,42 +128,31 @@ def refine_latents(net, x: torch.Tensor, y: torch.Tensor, k1: torch.Tensor, sali
     if saliency is not None:
         s_px = F.interpolate(saliency.to(x.dtype), size=x.shape[2:], mode="nearest")
     objective = _Objective(net, x, valid, s_px, m1)
-    was_training = net.training
-    net.eval()
-    params = [p for p in net.parameters()]
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        with torch.enable_grad():  # callers (encode_latents) run under no_grad
-            with torch.no_grad():
-                first = objective(y, grad=False)
-            r0, d0 = float(first.bits), float(first.distortion)
-            best_y, best_d, best_r = y.detach().clone(), d0, r0
-            u = y.detach().clone().requires_grad_(True)
-            opt = torch.optim.Adam([u], lr=lr)
-            lam = 1.0
-            autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-            for i in range(steps):
-                for g in opt.param_groups:  # cosine decay to 0
-                    g["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * i / steps))
-                with autocast:
-                    ev = objective(u, grad=True)
-                loss = ev.distortion / d0 + lam * ev.bits / r0
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                lam = max(0.0, lam + DUAL_STEP * (float(ev.bits.detach()) - R_AIM * r0) / r0)
-                if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:
-                    with torch.no_grad():
-                        exact = objective(u, grad=False)
-                    d, r = float(exact.distortion), float(exact.bits)
-                    if r <= r0 and d < best_d:
-                        best_y, best_d, best_r = u.detach().clone(), d, r
-    finally:
-        for p, f in zip(params, flags):
-            p.requires_grad_(f)
-        net.train(was_training)
+    with torch.enable_grad():  # callers (encode_latents) run under no_grad
+        with torch.no_grad():
+            first = objective(y, grad=False)
+        r0, d0 = float(first.bits), float(first.distortion)
+        best_y, best_d, best_r = y.detach().clone(), d0, r0
+        u = y.detach().clone().requires_grad_(True)
+        opt = torch.optim.Adam([u], lr=lr)
+        lam = 1.0
+        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        for i in range(steps):
+            for g in opt.param_groups:  # cosine decay to 0
+                g["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * i / steps))
+            with autocast:
+                ev = objective(u, grad=True)
+            loss = ev.distortion / d0 + lam * ev.bits / r0
+            # The gradient of u alone: the model's weights are left as they are (no .grad on them).
+            (u.grad,) = torch.autograd.grad(loss, [u])
+            opt.step()
+            lam = max(0.0, lam + DUAL_STEP * (float(ev.bits.detach()) - R_AIM * r0) / r0)
+            if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:
+                with torch.no_grad():
+                    exact = objective(u, grad=False)
+                d, r = float(exact.distortion), float(exact.bits)
+                if r <= r0 and d < best_d:
+                    best_y, best_d, best_r = u.detach().clone(), d, r
     return best_y, RefineStats(steps, r0, best_r, d0, best_d)
 
 
