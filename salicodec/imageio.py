@@ -82,6 +82,21 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
     return load_image(path).rgb
 
 
+def _umask() -> int:
+    """The process's umask. Linux shows it in /proc (read-only); elsewhere os.umask must set it to
+    read it, which for a moment changes it for every thread, so that is the fallback only."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(dest: str | os.PathLike, data: bytes, *, force: bool = False) -> None:
     """Write `data` to `dest` via a temporary file and a rename: never a partial output file."""
     dest = Path(dest)
@@ -92,10 +107,14 @@ def atomic_write_bytes(dest: str | os.PathLike, data: bytes, *, force: bool = Fa
     parent = dest.parent if str(dest.parent) else Path(".")
     if not parent.is_dir():
         raise SalicodecError(f"{parent}: no such directory")
+    # mkstemp makes the file 0600; the output gets what open() would have given it (0666 less
+    # the umask), or the mode of the file it replaces, so a web server or another user can read it.
+    mode = (dest.stat().st_mode & 0o7777) if dest.exists() else (0o666 & ~_umask())
     fd, tmp = tempfile.mkstemp(dir=parent, prefix="." + dest.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            os.fchmod(f.fileno(), mode)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
