@@ -90,13 +90,14 @@ def to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
 
 
 def compress(image, model=None, *, bpp: float | None = None, saliency="auto", refine: int = 0,
-             return_stats: bool = False):
+             on_refine_step=None, return_stats: bool = False):
     """Compress an image (PIL image, or uint8 array (H, W) / (H, W, 3)) into .sali bytes.
 
     model: a shipped model name, a SaliCodec instance, or None (the default model, or the one
     nearest `bpp`). saliency: 'auto' (the salient-object model), 'none', or a float mask (H, W).
     refine: steps of encoder-side latent refinement (models/refine.py; 0 = none): a slower
-    encoder, the same decoder, less distortion for no more bits.
+    encoder, the same decoder, less distortion for no more bits; on_refine_step(n), if given, is
+    called after each of its steps (e.g. to update a progress bar).
     """
     if isinstance(refine, bool) or not isinstance(refine, int) or not 0 <= refine <= MAX_REFINE_STEPS:
         raise SalicodecError(f"refine must be an integer from 0 to {MAX_REFINE_STEPS}, not {refine!r}")
@@ -108,7 +109,7 @@ def compress(image, model=None, *, bpp: float | None = None, saliency="auto", re
     x = pad_to_multiple(rgb)
     grid = (x.shape[2] // STAGE1_FACTOR, x.shape[3] // STAGE1_FACTOR)
     s = saliency_tensor(saliency, rgb, grid)
-    code = net.encode_latents(x, s, refine_steps=refine, valid=(h, w))
+    code = net.encode_latents(x, s, refine_steps=refine, valid=(h, w), on_refine_step=on_refine_step)
     data = container.pack(container.SaliFile(w, h, name, net.weights_hash(), code.sections,
                                              greyscale=loaded.greyscale))
     if return_stats:

@@ -119,7 +119,15 @@ def _cmd_compress(args) -> int:
         raise SalicodecError(f"--refine must be from 0 to {MAX_REFINE_STEPS}")
     img = load_image(args.input)
     sal = saliency_from_args(args, img.rgb)
-    data = compress(img, args.model, bpp=args.bpp, saliency=sal, refine=args.refine)
+    if args.refine:
+        from tqdm import tqdm
+
+        # A refining encode takes minutes on a CPU: show the steps on a terminal (not in logs).
+        with tqdm(total=args.refine, desc="refine", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
+            data = compress(img, args.model, bpp=args.bpp, saliency=sal, refine=args.refine,
+                            on_refine_step=lambda n: bar.update(n - bar.n))
+    else:
+        data = compress(img, args.model, bpp=args.bpp, saliency=sal)
     atomic_write_bytes(args.output, data, force=args.force)
     h, w = img.rgb.shape[:2]
     print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (w * h):.4f} bpp")

@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from ..hardware import bf16_is_fast
 from .masks import mask_from_counts
 
 W_SALIENT, W_BACKGROUND = 0.75, 0.25  # Eq. 13
@@ -112,17 +114,22 @@ class _Objective:
 
 def refine_latents(net, x: torch.Tensor, y: torch.Tensor, k1: torch.Tensor, saliency: torch.Tensor | None,
                    valid: tuple[int, int], steps: int, lr: float = 0.005,
-                   bf16: bool = True) -> tuple[torch.Tensor, RefineStats]:
+                   bf16: bool | None = None,
+                   on_step: Callable[[int], None] | None = None) -> tuple[torch.Tensor, RefineStats]:
     """Refine E1's latents y (1, C, H/8, W/8) of image x (1, 3, H, W) for `steps` steps.
 
     k1 (1, H/8, W/8) are the channel counts E1 and the saliency mask chose (kept), saliency the
     (1, 1, H/8, W/8) grid mask or None, valid = (h, w) the image's size inside the padding.
     bf16: the gradient passes in bfloat16 autocast (about twice as fast on a CPU with bf16
-    matrix units, and on a GPU); every candidate is judged in float32 all the same.
+    matrix units, and on a GPU; ten times slower on a CPU without them, hence None = where
+    `hardware.bf16_is_fast` says so); every candidate is judged in float32 all the same.
+    on_step(n) is called after the n-th step (a progress bar: a step takes seconds on a CPU).
     Returns the refined latents (hard-quantising them gives the symbols to code) and statistics.
     """
     if steps < 0:
         raise ValueError("refinement steps must be >= 0")
+    if bf16 is None:
+        bf16 = bf16_is_fast(x.device)
     m1 = mask_from_counts(k1, net.cfg.channels).to(x.dtype)
     s_px = None
     if saliency is not None:
@@ -153,6 +160,8 @@ def refine_latents(net, x: torch.Tensor, y: torch.Tensor, k1: torch.Tensor, sali
                 d, r = float(exact.distortion), float(exact.bits)
                 if r <= r0 and d < best_d:
                     best_y, best_d, best_r = u.detach().clone(), d, r
+            if on_step is not None:
+                on_step(i + 1)
     return best_y, RefineStats(steps, r0, best_r, d0, best_d)
 
 

@@ -46,7 +46,9 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     log_every: int = 10
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
-    dpl_bf16: bool = False  # VGG-16 of the DPL in bfloat16 (about 3x faster per CPU step; see metrics/lpips.py)
+    # VGG-16 of the DPL in bfloat16 (about 3x faster per step on a CPU with bf16 units, see
+    # metrics/lpips.py); float32 where the hardware lacks them (hardware.bf16_is_fast).
+    dpl_bf16: bool = False
     init_from: str = ""  # a checkpoint whose model weights start this run (fine-tuning)
     # Train D1 alone, on the latents the coder writes (hard masks, hard quantisation), with E1,
     # E2/D2, the quantisers and the context models frozen: the files a model writes do not change,
@@ -166,7 +168,14 @@ class Trainer:
         if cfg.loss.dpl_weight > 0 and not cfg.entropy_only:  # entropy_only has no distortion term
             from ..metrics.lpips import DeepPerceptualLoss
 
-            dtype = torch.bfloat16 if cfg.dpl_bf16 else torch.float32
+            dtype = torch.float32
+            if cfg.dpl_bf16:
+                from ..hardware import bf16_is_fast
+
+                if bf16_is_fast(self.device):
+                    dtype = torch.bfloat16
+                else:  # bf16 is there for speed only, and emulated it is ~10x slower
+                    self.log(f"dpl_bf16: {self.device.type} has no fast bfloat16; the DPL runs in float32")
             self.dpl = DeepPerceptualLoss(backbone_dtype=dtype).to(self.device)
         self.ddp_model = self.model
         if self.distributed:

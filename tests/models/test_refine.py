@@ -48,6 +48,21 @@ def test_refinement_meets_the_rate_bound_and_lowers_distortion(kodak_dir, bf16):
     assert all(p.requires_grad for p in model.parameters())
 
 
+@pytest.mark.parametrize("fast", [False, True])
+def test_refinement_takes_bf16_where_the_hardware_has_it(kodak_dir, monkeypatch, fast):
+    # bf16=None (what compress uses): bf16 autocast only where hardware.bf16_is_fast says so,
+    # since emulated it is ~10x slower than float32 (a CPU without AVX-512 / AMX).
+    monkeypatch.setattr("salicodec.models.refine.bf16_is_fast", lambda device: fast)
+    model = zoo.load_model(zoo.default_model().name)
+    img = np.asarray(Image.open(kodak_dir / "kodim15.png").convert("RGB"))[100:132, 300:364]
+    x, s, y, k1 = _inputs(model, img)
+    auto, _ = refine_latents(model, x, y, k1, s, (32, 64), steps=10)
+    explicit, _ = refine_latents(model, x, y, k1, s, (32, 64), steps=10, bf16=fast)
+    other, _ = refine_latents(model, x, y, k1, s, (32, 64), steps=10, bf16=not fast)
+    assert torch.equal(auto, explicit)
+    assert not torch.equal(auto, other)  # the two precisions do take different paths
+
+
 def test_refinement_of_a_model_that_cannot_improve_keeps_e1s_latents(tiny_model):
     # A random tiny model: its latents all sit in the zero centre's cell and no step of the search
     # changes a symbol at a lower distortion within the rate bound; the result is E1's own.
@@ -75,6 +90,14 @@ def test_refined_file_decodes_exactly_with_the_same_counts_and_no_more_bits(koda
     assert np.array_equal(out, expected)
     assert psnr_rgb(img, out) > psnr_rgb(img, np.asarray(api.decompress(plain, model)))
     assert sum(code1.predicted_bits.values()) <= sum(code0.predicted_bits.values()) * 1.001
+
+
+def test_compress_reports_each_refinement_step(kodak_dir):
+    img = np.asarray(Image.open(kodak_dir / "kodim07.png").convert("RGB"))[200:232, 300:364]
+    seen = []
+    data = api.compress(img, saliency="none", refine=3, on_refine_step=seen.append)
+    assert seen == [1, 2, 3]
+    assert api.decompress(data).size == (64, 32)
 
 
 def test_refinement_improves_a_shipped_model_on_a_kodak_crop(kodak_dir):

@@ -308,3 +308,17 @@ def test_export_sets_the_coding_time_importance_weight(tmp_path, monkeypatch):
     assert decompress(large, model=m2).size == (80, 64)
     with pytest.raises(ValueError, match="positive"):
         export_mod.export(ckpt, "m-bad", 0.3, importance_weight=0.0)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_dpl_bf16_only_where_the_hardware_runs_it(image_dir, tmp_path, monkeypatch, fast):
+    # bf16 is a speed option: emulated on a CPU without bf16 kernels it is ~10x slower, so the
+    # trainer falls back to float32 there and says so.
+    monkeypatch.setattr("salicodec.hardware.bf16_is_fast", lambda device: fast)
+    cfg = tiny_config(image_dir)
+    cfg.dpl_bf16 = True
+    cfg.loss.dpl_weight = 1.0
+    logs = []
+    tr = Trainer(cfg, tmp_path / "run", device="cpu", log=logs.append)
+    assert tr.dpl.backbone_dtype == (torch.bfloat16 if fast else torch.float32)
+    assert any("no fast bfloat16" in m for m in logs) is (not fast)
