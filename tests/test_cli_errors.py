@@ -126,6 +126,14 @@ def test_refine_out_of_range(tmp_path, capsys, steps):
     assert "--refine" in err
 
 
+def test_refine_dpl_without_refine(tmp_path, capsys):
+    src, out = tmp_path / "a.png", tmp_path / "a.sali"
+    Image.fromarray(photo(32, 32)).save(src)
+    rc, err = run_cli(capsys, ["compress", str(src), "-o", str(out), "--saliency", "none", "--refine-dpl"])
+    assert_clean_failure(rc, err, out)
+    assert "--refine-dpl needs --refine" in err
+
+
 def test_missing_input(tmp_path, capsys):
     out = tmp_path / "a.sali"
     rc, err = run_cli(capsys, ["compress", str(tmp_path / "nope.png"), "-o", str(out)])

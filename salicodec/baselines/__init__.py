@@ -36,16 +36,16 @@ STANDARD_CODECS = ["heic", "avif", "jxl", "jpeg2000", "webp", "jpeg-420", "jpeg-
 REFERENCE_CODEC = "heic"  # BD-rates are against HEIC, the BPG stand-in
 
 
-_OURS = re.compile(r"ours(?:-refine([1-9][0-9]{0,3}))?(?::(.+))?")
+_OURS = re.compile(r"ours(?:-refine([1-9][0-9]{0,3})(dpl)?)?(?::(.+))?")
 
 
 def make_codec(name: str):
     ours = _OURS.fullmatch(name)
-    if ours:  # ours, ours:<model>, ours-refine<N>, ours-refine<N>:<model>
-        return Salicodec(model=ours.group(2), refine=int(ours.group(1) or 0))
+    if ours:  # ours, ours:<model>, ours-refine<N>[dpl], ours-refine<N>[dpl]:<model>
+        return Salicodec(model=ours.group(3), refine=int(ours.group(1) or 0), refine_dpl=bool(ours.group(2)))
     if name not in FACTORIES:
         raise SalicodecError(f"unknown codec {name!r} (known: {', '.join(FACTORIES)}, ours:<model>, "
-                             "ours-refine<N>[:<model>])")
+                             "ours-refine<N>[dpl][:<model>])")
     return FACTORIES[name]()
 
 

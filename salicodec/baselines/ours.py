@@ -27,14 +27,15 @@ class RatePoint:
 class Salicodec:
     extension = "sali"
 
-    def __init__(self, model: str | None = None, refine: int = 0):
+    def __init__(self, model: str | None = None, refine: int = 0, refine_dpl: bool = False):
         self.model = model
         self.refine = refine
-        family = "ours" if not refine else f"ours-refine{refine}"
+        self.refine_dpl = refine_dpl  # the search's D: MSE + DPL (Eq. 13) instead of MSE
+        family = "ours" if not refine else f"ours-refine{refine}" + ("dpl" if refine_dpl else "")
         self.name = family if model is None else f"{family}:{model}"
         self.settings = "every shipped model, saliency='auto'" if model is None else f"model {model}, saliency='auto'"
         if refine:
-            self.settings += f", refine={refine}"
+            self.settings += f", refine={refine}" + (", refine_dpl=True" if refine_dpl else "")
 
     def _api(self):
         try:
@@ -71,7 +72,7 @@ class Salicodec:
 
     def encode(self, rgb: np.ndarray, setting: str) -> bytes:
         compress, _, _ = self._api()
-        return compress(rgb, model=setting, refine=self.refine)
+        return compress(rgb, model=setting, refine=self.refine, refine_dpl=self.refine_dpl)
 
     def decode(self, data: bytes) -> np.ndarray:
         _, decompress, _ = self._api()

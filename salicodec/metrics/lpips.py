@@ -182,15 +182,22 @@ class DeepPerceptualLoss(nn.Module):
         if x.shape != x_hat.shape:
             raise ValueError(f"x and x_hat differ in shape: {tuple(x.shape)} vs {tuple(x_hat.shape)}")
         if x.requires_grad:
+            return self._distance_direct(self.features(x), self.features(x_hat))
+        # The reference needs no graph: computing it without one keeps the loss memory-lean.
+        with torch.no_grad():
             feats_x = self.features(x)
-        else:
-            # The reference needs no graph: computing it without one keeps the loss memory-lean.
-            with torch.no_grad():
-                feats_x = self.features(x)
+        return self.distance_to(feats_x, x_hat)
+
+    def distance_to(self, feats_x: list[torch.Tensor], x_hat: torch.Tensor) -> torch.Tensor:
+        """forward(x, x_hat) with the reference's taps given (`features(x)`, computed once when
+        many candidates x_hat are compared with one fixed x, as the latent search does)."""
         feats_hat = self.features(x_hat)
-        if torch.is_grad_enabled() and x_hat.requires_grad and not x.requires_grad:
+        if torch.is_grad_enabled() and x_hat.requires_grad:
             return self._distance_expanded(feats_x, feats_hat)
-        total = x_hat.new_zeros(x_hat.shape[0], dtype=torch.float32)
+        return self._distance_direct(feats_x, feats_hat)
+
+    def _distance_direct(self, feats_x: list[torch.Tensor], feats_hat: list[torch.Tensor]) -> torch.Tensor:
+        total = feats_hat[0].new_zeros(feats_hat[0].shape[0], dtype=torch.float32)
         for w, f0, f1 in zip(self.lin_weights(), feats_x, feats_hat):
             diff = normalize_channels(f0) - normalize_channels(f1)
             # LPIPS's lin layer on the squared difference, then the spatial mean (Eq. 1, see top).

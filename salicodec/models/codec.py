@@ -259,12 +259,13 @@ class SaliCodec(nn.Module):
 
     # ------------------------------------------------------------------ coding path
     def _analysis(self, x: torch.Tensor, saliency: torch.Tensor | None, refine_steps: int = 0,
-                  valid: tuple[int, int] | None = None, on_refine_step=None):
+                  valid: tuple[int, int] | None = None, on_refine_step=None, refine_perceptual=None):
         """Encoder side, hard quantisation: symbol indices, channel counts and latent values.
 
         refine_steps > 0 searches, for this image, latents that E1 did not find (models/refine.py):
         the same channel counts, no more bits, less distortion. valid = (h, w), the image inside
-        its padding (default: all of x); on_refine_step(n) follows the search's progress."""
+        its padding (default: all of x); on_refine_step(n) follows the search's progress;
+        refine_perceptual, a DeepPerceptualLoss, adds Eq. 13's DPL to the search's distortion."""
         cfg = self.cfg
         e = self.e1(x)
         y, importance = e[:, : cfg.channels], torch.sigmoid(e[:, cfg.channels :])
@@ -274,7 +275,7 @@ class SaliCodec(nn.Module):
             from .refine import refine_latents
 
             y, res["refine"] = refine_latents(self, x, y, k1, saliency, valid or tuple(x.shape[2:]), refine_steps,
-                                              on_step=on_refine_step)
+                                              on_step=on_refine_step, perceptual=refine_perceptual)
         y_idx = self.q1.indices(y * mask_from_counts(k1, cfg.channels))
         res["y_idx"] = y_idx
         if cfg.hierarchical:
@@ -295,7 +296,8 @@ class SaliCodec(nn.Module):
 
     @torch.no_grad()
     def encode_latents(self, x: torch.Tensor, saliency: torch.Tensor | None = None, refine_steps: int = 0,
-                       valid: tuple[int, int] | None = None, on_refine_step=None) -> LatentCode:
+                       valid: tuple[int, int] | None = None, on_refine_step=None,
+                       refine_perceptual=None) -> LatentCode:
         """x (1, 3, H, W) in [0, 1], H and W multiples of 32 -> entropy-coded sections.
 
         Sections: [k2 counts, z symbols, k1 counts, y symbols] (z first, as the decoder needs
@@ -303,7 +305,7 @@ class SaliCodec(nn.Module):
         """
         if x.shape[0] != 1:
             raise ValueError("encode_latents codes one image at a time")
-        a = self._analysis(x, saliency, refine_steps, valid, on_refine_step)
+        a = self._analysis(x, saliency, refine_steps, valid, on_refine_step, refine_perceptual)
         sections, pred, table = [], {}, {}
         cond = None
         z_shape = None

@@ -10,6 +10,8 @@ descent with everything else fixed (D1, E2, D2, both context models, the centres
     minimise  D(x, D1(y~))   subject to   R(y~, z~) <= R0,       y~ = Q(y * m1)
 
     D  = Eq. 13's MSE: 0.75 on salient and 0.25 on non-salient pixels
+         [+ Eq. 13's DPL / 400 with a perceptual module: the paper's D = MSE + DPL, weighted as
+         every shipped member was trained (dpl_weight / mse_scale = 1/400, docs/MODELS.md)]
     R  = Eq. 12: the masked cross-entropy of y~ and z~ (z~ = Q(E2(y~)) as the encoder makes it)
     R0 = R of E1's own latents, so a refined file costs no more than the plain one (the model's
          estimate; the range coder lands within 0.3 % of it, docs/BENCHMARKS.md)
@@ -25,9 +27,11 @@ exact hard latents in float32.
 Nothing about the file changes: the decoder reads the symbols as always. What changes is the
 encoder's time (each step is one forward and backward pass through D1 and the y context model)
 and determinism across machines: the search runs in floating point, so two machines may choose
-different (equally decodable) symbols. DPL is not in D: VGG-16 on two masked copies of the image
-per step would cost several times the rest of a step on a CPU, and the MSE search lowered LPIPS
-too (docs/BENCHMARKS.md, "Latent refinement").
+different (equally decodable) symbols. DPL is in D only when asked for (`perceptual`): VGG-16
+on two masked copies of the image per step costs 14 times the rest of a step on a CPU (32 s
+against 2.3 s at 768x512), and the MSE search lowers LPIPS too (docs/BENCHMARKS.md, "Latent
+refinement"). The evaluation's LPIPS is the same network as the DPL, so with it the LPIPS gain
+of the search is no independent evidence; PSNR and MS-SSIM are.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ DUAL_STEP = 100.0  # lambda += DUAL_STEP * (R - R_AIM * R0) / R0 each step
 # those the exact check saw were).
 R_AIM = 0.995
 CHECK_EVERY = 5  # exact float32 evaluation of the iterate every this many steps (and at the end)
+DPL_PER_MSE = 1.0 / 400.0  # dpl_weight / mse_scale of every shipped member's training loss
 
 
 @dataclass
@@ -56,7 +61,7 @@ class RefineStats:
     steps: int
     bits_before: float  # R0, the model's estimate for E1's latents (y and z)
     bits_after: float
-    distortion_before: float  # Eq. 13's weighted MSE on [0, 1] pixels (padding excluded)
+    distortion_before: float  # D: Eq. 13's weighted MSE on [0, 1] pixels (padding excluded) [+ DPL / 400]
     distortion_after: float
 
 
@@ -70,9 +75,9 @@ class _Objective:
     """D and R of one image for candidate latents y, with the coded positions fixed."""
 
     def __init__(self, net, x: torch.Tensor, valid: tuple[int, int], saliency_px: torch.Tensor | None,
-                 m1: torch.Tensor):
+                 m1: torch.Tensor, perceptual=None):
         self.net, self.x, self.m1 = net, x, m1
-        h, w = valid
+        h, w = self.valid = valid
         weight = torch.zeros_like(x[:, :1])
         if saliency_px is None:
             weight[..., :h, :w] = W_BACKGROUND
@@ -83,6 +88,14 @@ class _Objective:
         self.weight = weight / (h * w)
         self.centres = net.q1.sorted_centres()
         self.centres_z = net.q2.sorted_centres() if net.cfg.hierarchical else None
+        self.perceptual = perceptual
+        if perceptual is not None:
+            # Eq. 13 with D = DPL, as training's saliency_weighted_dpl: the salient and the
+            # non-salient part of the image as a batch of two; the reference's taps once.
+            s = saliency_px[..., :h, :w] if saliency_px is not None else torch.zeros_like(x[:, :1, :h, :w])
+            self.dpl_masks = torch.cat([s, 1.0 - s])
+            with torch.no_grad():
+                self.dpl_reference = perceptual.features(x[..., :h, :w] * self.dpl_masks)
 
     def __call__(self, y: torch.Tensor, grad: bool) -> _Evaluation:
         from .codec import _bits
@@ -109,13 +122,17 @@ class _Objective:
         bits_y = _bits(logits.float(), y_idx, self.m1).sum()
         x_hat = net.d1(y_t).float()
         distortion = ((self.x - x_hat).pow(2).mean(1, keepdim=True) * self.weight).sum()
+        if self.perceptual is not None:
+            h, w = self.valid
+            d = self.perceptual.distance_to(self.dpl_reference, x_hat[..., :h, :w] * self.dpl_masks)
+            distortion = distortion + DPL_PER_MSE * (W_SALIENT * d[0] + W_BACKGROUND * d[1])
         return _Evaluation(bits_y + bits_z, distortion)
 
 
 def refine_latents(net, x: torch.Tensor, y: torch.Tensor, k1: torch.Tensor, saliency: torch.Tensor | None,
                    valid: tuple[int, int], steps: int, lr: float = 0.005,
-                   bf16: bool | None = None,
-                   on_step: Callable[[int], None] | None = None) -> tuple[torch.Tensor, RefineStats]:
+                   bf16: bool | None = None, on_step: Callable[[int], None] | None = None,
+                   perceptual=None) -> tuple[torch.Tensor, RefineStats]:
     """Refine E1's latents y (1, C, H/8, W/8) of image x (1, 3, H, W) for `steps` steps.
 
     k1 (1, H/8, W/8) are the channel counts E1 and the saliency mask chose (kept), saliency the
@@ -124,6 +141,8 @@ def refine_latents(net, x: torch.Tensor, y: torch.Tensor, k1: torch.Tensor, sali
     matrix units, and on a GPU; ten times slower on a CPU without them, hence None = where
     `hardware.bf16_is_fast` says so); every candidate is judged in float32 all the same.
     on_step(n) is called after the n-th step (a progress bar: a step takes seconds on a CPU).
+    perceptual: a metrics.lpips.DeepPerceptualLoss to add Eq. 13's DPL to D (float32 backbone;
+    under bf16 autocast its convolutions run in bf16 like the rest of the gradient pass).
     Returns the refined latents (hard-quantising them gives the symbols to code) and statistics.
     """
     if steps < 0:
@@ -134,7 +153,7 @@ def refine_latents(net, x: torch.Tensor, y: torch.Tensor, k1: torch.Tensor, sali
     s_px = None
     if saliency is not None:
         s_px = F.interpolate(saliency.to(x.dtype), size=x.shape[2:], mode="nearest")
-    objective = _Objective(net, x, valid, s_px, m1)
+    objective = _Objective(net, x, valid, s_px, m1, perceptual)
     with torch.enable_grad():  # callers (encode_latents) run under no_grad
         with torch.no_grad():
             first = objective(y, grad=False)
