@@ -1,6 +1,7 @@
 """The latent search with and without the DPL term (`compress(refine=N, refine_dpl=...)`) on crops.
 
     python benchmarks/refine_dpl_crops.py --model sali-gpu-0.67-v5 [--size 256] [--plans 0,30,100,30dpl]
+                                          [--images kodim01,kodim05,kodim23]
 
 A DPL step costs ~14x an MSE step on a CPU (docs/BENCHMARKS.md), too much for all of Kodak
 there, so this probe codes a centre-left crop (rows 128.., columns 256..) of three Kodak images
@@ -31,13 +32,14 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--plans", default="0,30,100,30dpl", help="refine steps, 'dpl' suffix adds the DPL term")
+    ap.add_argument("--images", default=",".join(IMAGES), help="Kodak image names (default: the three)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     lpips = LPIPS()
     print("| image | plan | bpp | PSNR dB | MS-SSIM | LPIPS | encode s |")
     print("|---|---|---|---|---|---|---|")
-    for name in IMAGES:
+    for name in args.images.split(","):
         rgb = np.asarray(Image.open(Path(shared_dir()) / "data" / "kodak" / f"{name}.png").convert("RGB"))
         crop = np.ascontiguousarray(rgb[128: 128 + args.size, 256: 256 + args.size])
         for plan in args.plans.split(","):
