@@ -628,6 +628,13 @@ ADDERS = [
 ]
 
 
+def _is_out_of_memory(e: RuntimeError) -> bool:
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", ())
+    return isinstance(e, oom) or "can't allocate memory" in str(e) or "out of memory" in str(e).lower()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -641,6 +648,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("salicodec: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("salicodec: error: out of memory (a smaller image, or fewer --jobs, needs less)", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as e:
+        # PyTorch reports a failed allocation as a RuntimeError (CPU: "DefaultCPUAllocator: can't
+        # allocate memory"; CUDA: torch.OutOfMemoryError). Any other RuntimeError is a bug: re-raise.
+        if not _is_out_of_memory(e):
+            raise
+        print("salicodec: error: out of memory (a smaller image, or fewer --jobs, needs less)", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         return 1
 

@@ -134,6 +134,35 @@ def test_refine_dpl_without_refine(tmp_path, capsys):
     assert "--refine-dpl needs --refine" in err
 
 
+@pytest.mark.parametrize("error", [
+    MemoryError(),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                 "you tried to allocate 10000000000000 bytes. Error code 12 (Cannot allocate memory)"),
+])
+def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch, error):
+    # A large image can exhaust memory in the encoder: a clear line, not a traceback, no file.
+    def exhausted(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(api, "compress", exhausted)
+    src, out = tmp_path / "a.png", tmp_path / "a.sali"
+    Image.fromarray(photo(32, 32)).save(src)
+    rc, err = run_cli(capsys, ["compress", str(src), "-o", str(out), "--saliency", "none"])
+    assert_clean_failure(rc, err, out)
+    assert "out of memory" in err
+
+
+def test_other_runtime_errors_are_not_hidden(tmp_path, capsys, monkeypatch):
+    def bug(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(api, "compress", bug)
+    src, out = tmp_path / "a.png", tmp_path / "a.sali"
+    Image.fromarray(photo(32, 32)).save(src)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        cli.main(["compress", str(src), "-o", str(out), "--saliency", "none"])
+
+
 def test_missing_input(tmp_path, capsys):
     out = tmp_path / "a.sali"
     rc, err = run_cli(capsys, ["compress", str(tmp_path / "nope.png"), "-o", str(out)])
