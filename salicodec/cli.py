@@ -124,15 +124,13 @@ def _cmd_compress(args) -> int:
         raise SalicodecError("--refine-dpl needs --refine STEPS")
     img = load_image(args.input)
     sal = saliency_from_args(args, img.rgb)
-    if args.refine:
-        from tqdm import tqdm
+    from tqdm import tqdm
 
-        # A refining encode takes minutes on a CPU: show the steps on a terminal (not in logs).
-        with tqdm(total=args.refine, desc="refine", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
-            data = compress(img, args.model, bpp=args.bpp, saliency=sal, refine=args.refine,
-                            refine_dpl=args.refine_dpl, on_refine_step=lambda n: bar.update(n - bar.n))
-    else:
-        data = compress(img, args.model, bpp=args.bpp, saliency=sal)
+    # A refining encode takes minutes on a CPU: show its steps on a terminal (not in logs).
+    with tqdm(total=args.refine, desc="refine", unit="step", file=sys.stderr, leave=False,
+              disable=None if args.refine else True) as bar:
+        data = compress(img, args.model, bpp=args.bpp, saliency=sal, refine=args.refine,
+                        refine_dpl=args.refine_dpl, on_refine_step=lambda n: bar.update(n - bar.n))
     atomic_write_bytes(args.output, data, force=args.force)
     h, w = img.rgb.shape[:2]
     print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (w * h):.4f} bpp")
@@ -648,13 +646,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("salicodec: interrupted", file=sys.stderr)
         return 130
-    except MemoryError:
-        print("salicodec: error: out of memory (a smaller image, or fewer --jobs, needs less)", file=sys.stderr)
-        return EXIT_USAGE
-    except RuntimeError as e:
+    except (MemoryError, RuntimeError) as e:
         # PyTorch reports a failed allocation as a RuntimeError (CPU: "DefaultCPUAllocator: can't
         # allocate memory"; CUDA: torch.OutOfMemoryError). Any other RuntimeError is a bug: re-raise.
-        if not _is_out_of_memory(e):
+        if not isinstance(e, MemoryError) and not _is_out_of_memory(e):
             raise
         print("salicodec: error: out of memory (a smaller image, or fewer --jobs, needs less)", file=sys.stderr)
         return EXIT_USAGE

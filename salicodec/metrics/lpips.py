@@ -231,6 +231,11 @@ class DeepPerceptualLoss(nn.Module):
         return total
 
 
+def saliency_split(images: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Eq. 13's two parts of images (N, 3, H, W) as one batch of 2N: images⊙s, then images⊙(1−s)."""
+    return torch.cat([images * s, images * (1 - s)])
+
+
 def saliency_weighted_dpl(
     dpl: DeepPerceptualLoss,
     x: torch.Tensor,
@@ -246,9 +251,7 @@ def saliency_weighted_dpl(
     if s.ndim != 4 or s.shape[1] != 1 or s.shape[0] != x.shape[0] or s.shape[2:] != x.shape[2:]:
         raise ValueError(f"saliency must be (N, 1, H, W) matching the images, got {tuple(s.shape)}")
     s = s.to(x.dtype)
-    ref = torch.cat([x * s, x * (1 - s)])
-    rec = torch.cat([x_hat * s, x_hat * (1 - s)])
-    d = dpl(ref, rec)
+    d = dpl(saliency_split(x, s), saliency_split(x_hat, s))
     n = x.shape[0]
     return w_salient * d[:n] + w_background * d[n:]
 

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from ..hardware import bf16_is_fast
+from ..metrics.lpips import saliency_split
 from .masks import mask_from_counts
 
 W_SALIENT, W_BACKGROUND = 0.75, 0.25  # Eq. 13
@@ -90,12 +91,11 @@ class _Objective:
         self.centres_z = net.q2.sorted_centres() if net.cfg.hierarchical else None
         self.perceptual = perceptual
         if perceptual is not None:
-            # Eq. 13 with D = DPL, as training's saliency_weighted_dpl: the salient and the
-            # non-salient part of the image as a batch of two; the reference's taps once.
-            s = saliency_px[..., :h, :w] if saliency_px is not None else torch.zeros_like(x[:, :1, :h, :w])
-            self.dpl_masks = torch.cat([s, 1.0 - s])
+            # Eq. 13 with D = DPL, as training's saliency_weighted_dpl, with the reference's taps
+            # computed once: the salient and the non-salient part of x as a batch of two.
+            self.dpl_s = saliency_px[..., :h, :w] if saliency_px is not None else torch.zeros_like(x[:, :1, :h, :w])
             with torch.no_grad():
-                self.dpl_reference = perceptual.features(x[..., :h, :w] * self.dpl_masks)
+                self.dpl_reference = perceptual.features(saliency_split(x[..., :h, :w], self.dpl_s))
 
     def __call__(self, y: torch.Tensor, grad: bool) -> _Evaluation:
         from .codec import _bits
@@ -124,7 +124,7 @@ class _Objective:
         distortion = ((self.x - x_hat).pow(2).mean(1, keepdim=True) * self.weight).sum()
         if self.perceptual is not None:
             h, w = self.valid
-            d = self.perceptual.distance_to(self.dpl_reference, x_hat[..., :h, :w] * self.dpl_masks)
+            d = self.perceptual.distance_to(self.dpl_reference, saliency_split(x_hat[..., :h, :w], self.dpl_s))
             distortion = distortion + DPL_PER_MSE * (W_SALIENT * d[0] + W_BACKGROUND * d[1])
         return _Evaluation(bits_y + bits_z, distortion)
 
