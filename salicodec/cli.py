@@ -5,6 +5,7 @@ Every user-facing failure is a SalicodecError (or missing weights): one line on 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -444,7 +445,11 @@ def _add_eval(sub) -> None:
                    help="rd: rate-distortion metrics (default); detection: YOLOX-Nano AP per codec and bpp")
     p.add_argument("--codecs", default="standard",
                    help="comma list: heic, avif, jxl, jpeg2000, webp, jpeg-420, jpeg-444, mozjpeg, ours, "
-                        "ours:<model>; or 'standard' / 'all' (default: standard)")
+                        "ours:<model>, ours-refine<N>[dpl][:<model>]; or 'standard' / 'all' (default: standard)")
+    p.add_argument("--analyses", metavar="DIR", default=None,
+                   help="the ours-refine entries code each image from the symbols of its analysis set "
+                        "DIR/<model>.npz (made elsewhere, e.g. on a GPU, by benchmarks/analyse_images.py) "
+                        "instead of searching here")
     p.add_argument("--bpp", default="0.23,0.37,0.67,1.0", help="target rates, comma list (default: %(default)s)")
     p.add_argument("--metrics", default="psnr,ms-ssim,lpips,psnr-s", help="comma list (default: %(default)s)")
     p.add_argument("--out", required=True, help="output folder (an earlier eval folder is resumed)")
@@ -492,6 +497,14 @@ def _cmd_eval(args) -> int:
         raise SalicodecError(f"unknown metric(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(KNOWN)})")
     if args.jobs < 1 or (args.limit is not None and args.limit < 1):
         raise SalicodecError("--jobs and --limit must be positive")
+    from .baselines.ours import ANALYSES_ENV
+
+    os.environ.pop(ANALYSES_ENV, None)  # the flag, not a stray variable, decides
+    if args.analyses is not None:
+        if not Path(args.analyses).is_dir():
+            raise SalicodecError(f"--analyses {args.analyses}: not a directory")
+        # The evaluation's worker and memory-probe processes build their codecs from this.
+        os.environ[ANALYSES_ENV] = str(Path(args.analyses).resolve())
     config = EvalConfig(dataset=Path(args.dataset), codecs=expand_codec_list(args.codecs),
                         targets=_parse_float_list(args.bpp, "bpp"), metrics=metrics, out=Path(args.out),
                         jobs=args.jobs, limit=args.limit, force=args.force, memory=not args.no_memory, report_only=args.report_only,

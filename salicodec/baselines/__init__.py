@@ -6,6 +6,7 @@ Adapters import their optional library lazily, so a missing one is reported by
 """
 from __future__ import annotations
 
+import os
 import re
 
 from ..errors import SalicodecError
@@ -17,7 +18,7 @@ from .jpeg2000 import OpenJpeg2000
 from .jxl import JpegXl
 from .mozjpeg import MozJpeg
 from .msroi import MsroiJpeg
-from .ours import Salicodec
+from .ours import ANALYSES_ENV, Salicodec
 from .webp import WebP
 
 FACTORIES = {
@@ -42,7 +43,8 @@ _OURS = re.compile(r"ours(?:-refine([1-9][0-9]{0,3})(dpl)?)?(?::(.+))?")
 def make_codec(name: str):
     ours = _OURS.fullmatch(name)
     if ours:  # ours, ours:<model>, ours-refine<N>[dpl], ours-refine<N>[dpl]:<model>
-        return Salicodec(model=ours.group(3), refine=int(ours.group(1) or 0), refine_dpl=bool(ours.group(2)))
+        return Salicodec(model=ours.group(3), refine=int(ours.group(1) or 0), refine_dpl=bool(ours.group(2)),
+                         analyses=os.environ.get(ANALYSES_ENV) or None)
     if name not in FACTORIES:
         raise SalicodecError(f"unknown codec {name!r} (known: {', '.join(FACTORIES)}, ours:<model>, "
                              "ours-refine<N>[dpl][:<model>])")

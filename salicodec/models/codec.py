@@ -306,30 +306,60 @@ class SaliCodec(nn.Module):
         if x.shape[0] != 1:
             raise ValueError("encode_latents codes one image at a time")
         a = self._analysis(x, saliency, refine_steps, valid, on_refine_step, refine_perceptual)
+        z = (a["k2"], a["z_idx"]) if self.cfg.hierarchical else None
+        return self.encode_indices(a["y_idx"], a["k1"], refine=a.get("refine"), _z=z)
+
+    @torch.no_grad()
+    def encode_indices(self, y_idx: torch.Tensor, k1: torch.Tensor, refine=None, _z=None) -> LatentCode:
+        """Code the hard symbols of an analysis: y_idx (1, C, H/8, W/8) indices into the sorted
+        centres, k1 (1, H/8, W/8) channel counts -> entropy-coded sections (see encode_latents).
+
+        The encoder splits here: everything before (saliency, E1, k1, the latent search) only
+        chooses symbols, everything after (E2 -> z~, both context models, the range coder) must
+        run as the decoder will. So an analysis made on another machine (a GPU without the
+        range coder, docs/TRAINING.md) codes here into a file that decodes exactly. The z stage
+        is derived from y~ here, as `_analysis` does (`_z`, its result, saves recomputing it).
+        Inconsistent input (shapes, ranges, a symbol under the channel mask that is not the
+        centre nearest 0, which the decoder would not reproduce) raises ValueError.
+        """
+        cfg = self.cfg
+        if y_idx.dim() != 4 or y_idx.shape[:2] != (1, cfg.channels):
+            raise ValueError(f"y indices must have shape (1, {cfg.channels}, H/8, W/8), not {tuple(y_idx.shape)}")
+        if k1.shape != (1, *y_idx.shape[2:]):
+            raise ValueError(f"channel counts must have shape (1, {y_idx.shape[2]}, {y_idx.shape[3]}), not {tuple(k1.shape)}")
+        if y_idx.dtype.is_floating_point or k1.dtype.is_floating_point:
+            raise ValueError("symbol indices and channel counts must be integers")
+        y_idx, k1 = y_idx.long(), k1.long()
+        if int(k1.min()) < 0 or int(k1.max()) > cfg.channels:
+            raise ValueError(f"channel counts must be from 0 to {cfg.channels}")
+        if int(y_idx.min()) < 0 or int(y_idx.max()) >= self.q1.num_centres:
+            raise ValueError(f"symbol indices must be from 0 to {self.q1.num_centres - 1}")
+        coded = mask_from_counts(k1, cfg.channels).bool()
+        if bool((y_idx[~coded] != self.q1.zero_index()).any()):
+            raise ValueError("a symbol outside the channel mask is not the centre nearest 0")
         sections, pred, table = [], {}, {}
         cond = None
         z_shape = None
-        if self.cfg.hierarchical:
-            k2 = a["k2"][0].cpu().numpy()
-            data, bits = entropy.encode_count_map(k2, self.cfg.channels)
+        if cfg.hierarchical:
+            k2_all, z_idx_all = _z if _z is not None else self.analysis_z(self.q1.sorted_centres()[y_idx])
+            k2 = k2_all[0].cpu().numpy()
+            data, bits = entropy.encode_count_map(k2, cfg.channels)
             sections.append(data)
             pred["k2"] = table["k2"] = bits
-            z_idx = a["z_idx"][0]
+            z_idx = z_idx_all[0]
             z_shape = tuple(z_idx.shape)
             data, pred["z"], table["z"], z_vals = self._code_volume(
-                self.ctx_z, self.q2, z_idx, a["k2"][0], None, encoder=True)
+                self.ctx_z, self.q2, z_idx, k2_all[0], None, encoder=True)
             sections.append(data)
             with single_thread():
                 cond = self.d2(z_vals.unsqueeze(0).float())[0]
-        k1 = a["k1"][0].cpu().numpy()
-        data, bits = entropy.encode_count_map(k1, self.cfg.channels)
+        data, bits = entropy.encode_count_map(k1[0].cpu().numpy(), cfg.channels)
         sections.append(data)
         pred["k1"] = table["k1"] = bits
-        y_idx = a["y_idx"][0]
         data, pred["y"], table["y"], _ = self._code_volume(
-            self.ctx_y, self.q1, y_idx, a["k1"][0], cond, encoder=True)
+            self.ctx_y, self.q1, y_idx[0], k1[0], cond, encoder=True)
         sections.append(data)
-        return LatentCode(sections, tuple(y_idx.shape), z_shape, pred, table, a.get("refine"))
+        return LatentCode(sections, tuple(y_idx.shape[1:]), z_shape, pred, table, refine)
 
     @torch.no_grad()
     def decode_latents(self, sections: list[bytes], y_grid: tuple[int, int]) -> torch.Tensor:
