@@ -7,6 +7,8 @@
 # `restore` puts them back. Nothing is committed; `git status` is clean again after restore.
 #
 # Usage: CONFIGS='configs/gpu-ft2-*.json' bash scripts/gpu/slim.sh hold|restore [HOLD_DIR]
+#        KEEP_MODELS='sali-gpu-0.67-v5 sali-gpu-1.0-v4' bash scripts/gpu/slim.sh hold   (the zoo
+#        files of these models and of their delta bases stay; for scripts/gpu/analyse.sh)
 set -eu
 cmd=${1:?hold or restore}
 hold=${2:-/tmp/salicodec-hold}
@@ -16,7 +18,16 @@ hold)
 import glob, json, os
 reg = {m["file"]: m for m in json.load(open("salicodec/zoo/registry.json"))["models"]}
 names = {m["name"]: m["file"] for m in reg.values()}
-for f in sorted(glob.glob(os.environ.get("CONFIGS", "configs/gpu-ft-*.json"))):
+for name in os.environ.get("KEEP_MODELS", "").split():
+    entry = next((m for m in reg.values() if m["name"] == name), None)
+    if entry is None:
+        raise SystemExit(f"slim.sh: no model {name} in the registry")
+    print("salicodec/zoo/" + entry["file"])
+    if entry.get("base"):
+        print("salicodec/zoo/" + names[entry["base"]])
+configs = [] if os.environ.get("KEEP_MODELS") and not os.environ.get("CONFIGS") else \
+    sorted(glob.glob(os.environ.get("CONFIGS", "configs/gpu-ft-*.json")))
+for f in configs:
     init = json.load(open(f)).get("init_from")
     if init:
         print(init)
