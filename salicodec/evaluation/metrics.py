@@ -14,9 +14,10 @@ import numpy as np
 from .. import metrics as metrics_pkg
 from ..metrics import classic
 
-KNOWN = ["psnr", "psnr-y", "ssim", "ms-ssim", "psnr-hvs", "psnr-hvs-m", "vifp", "psnr-s", "lpips", "lpips-comp"]
+KNOWN = ["psnr", "psnr-y", "ssim", "ms-ssim", "psnr-hvs", "psnr-hvs-m", "vifp", "psnr-s", "lpips", "lpips-alex",
+         "lpips-comp"]
 NEEDS_SALIENCY = {"psnr-s"}
-LOWER_IS_BETTER = {"lpips", "lpips-comp"}
+LOWER_IS_BETTER = {"lpips", "lpips-alex", "lpips-comp"}
 
 def _msssim_float32(ref: np.ndarray, dist: np.ndarray) -> float:
     """classic.msssim_rgb's computation (pytorch-msssim, 5 scales, window 11, sigma 1.5, RGB 0..255)

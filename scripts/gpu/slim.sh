@@ -37,7 +37,7 @@ for f in configs:
 PY
 )
   mkdir -p "$hold"
-  git ls-files 'salicodec/zoo/*.pt' 'configs/init/*.pt' docs/study_trial.png docs/saliency_kodak.jpg \
+  git ls-files 'salicodec/zoo/*.pt' 'configs/init/*.pt' 'docs/benchmarks/analyses-*/*.npz' docs/study_trial.png docs/saliency_kodak.jpg \
       docs/benchmarks/kodak_crops.png | while read -r f; do
     if printf '%s\n' $keep | grep -qxF "$f"; then continue; fi
     [ -f "$f" ] || continue

@@ -86,3 +86,19 @@ def test_cli_refuses_bad_input(tmp_path, dataset, capsys):
         assert main(["eval", *args, "--no-progress"]) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("salicodec: error: ") and err.count("\n") == 1, err
+
+
+def test_lpips_alex_is_an_evaluation_metric_judged_lower_is_better(dataset):
+    """LPIPS with AlexNet: a perceptual distance that shares no network with the training DPL
+    (VGG-16), for searches and models that minimise the VGG one (docs/BENCHMARKS.md)."""
+    from salicodec.evaluation import metrics as table
+    from salicodec.metrics import compute as registry_compute
+
+    with Image.open(dataset / "b.png") as img:
+        ref = np.asarray(img.convert("RGB"))
+    worse = np.clip(ref.astype(np.int16) + 24, 0, 255).astype(np.uint8)
+    near = np.clip(ref.astype(np.int16) + 3, 0, 255).astype(np.uint8)
+    got = table.compute(ref, worse, ["lpips-alex"])["lpips-alex"]
+    assert got == pytest.approx(registry_compute(ref, worse, ["lpips-alex"])["lpips-alex"])
+    assert table.compute(ref, near, ["lpips-alex"])["lpips-alex"] < got
+    assert "lpips-alex" in table.KNOWN and "lpips-alex" in table.LOWER_IS_BETTER
