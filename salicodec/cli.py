@@ -503,8 +503,9 @@ def _cmd_eval(args) -> int:
     if args.analyses is not None:
         if not Path(args.analyses).is_dir():
             raise SalicodecError(f"--analyses {args.analyses}: not a directory")
-        # The evaluation's worker and memory-probe processes build their codecs from this.
-        os.environ[ANALYSES_ENV] = str(Path(args.analyses).resolve())
+        # The evaluation's worker and memory-probe processes (same working directory) build
+        # their codecs from this; the path as given is what the report's settings name.
+        os.environ[ANALYSES_ENV] = args.analyses
     config = EvalConfig(dataset=Path(args.dataset), codecs=expand_codec_list(args.codecs),
                         targets=_parse_float_list(args.bpp, "bpp"), metrics=metrics, out=Path(args.out),
                         jobs=args.jobs, limit=args.limit, force=args.force, memory=not args.no_memory, report_only=args.report_only,

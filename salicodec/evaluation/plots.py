@@ -38,9 +38,15 @@ def rd_plot(summary: dict[str, list[dict]], metric: str, path: Path, max_bpp: fl
         keep = [i for i, b in enumerate(x) if b <= max_bpp * 1.1]
         if len(keep) >= 2:
             ax.plot([x[i] for i in keep], [y[i] for i in keep], "--", lw=1.0, alpha=0.75, label=curve.label)
-    for codec, rows in summary.items():
-        if metric in rows[0]:
-            ax.plot([r["bpp"] for r in rows], [r[metric] for r in rows], "-o", lw=1.8, ms=4, label=f"{codec} (measured)")
+    # Eleven and more curves: matplotlib's default cycle repeats after ten colours, so take the
+    # ten hues of tab20 first and their light shades after; ours are drawn with squares.
+    tab20 = plt.get_cmap("tab20").colors
+    palette = tab20[0::2] + tab20[1::2]
+    measured = [(c, rows) for c, rows in summary.items() if metric in rows[0]]
+    for i, (codec, rows) in enumerate(measured):
+        marker = "-s" if codec.startswith("ours") else "-o"
+        ax.plot([r["bpp"] for r in rows], [r[metric] for r in rows], marker, lw=1.8, ms=4,
+                color=palette[i % len(palette)], label=f"{codec} (measured)")
     ax.set_xlabel("bits per pixel (mean achieved)")
     ax.set_ylabel(AXIS.get(metric, metric))
     ax.set_xlim(0, max_bpp)
