@@ -41,6 +41,9 @@ from ..errors import SalicodecError
 FORMAT = "salicodec-analyses-1"
 _KEY = re.compile(r"[0-9a-f]{16}")
 MAX_META_BYTES = 1 << 20
+# Largest array a set may hold once inflated: y~ of a 16384 x 16384 image with 64 channels is
+# 256 MB; a compressed member that claims more is refused before it is inflated.
+MAX_ARRAY_BYTES = 1 << 28
 
 
 def image_key(rgb: np.ndarray) -> str:
@@ -87,6 +90,8 @@ class AnalysisSet:
         try:
             data = path.read_bytes()
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                if any(i.file_size > MAX_ARRAY_BYTES for i in z.zip.infolist()):
+                    raise ValueError("an array is larger than any image's analysis")
                 names = set(z.files)
                 if "meta" not in names:
                     raise ValueError("no meta record")

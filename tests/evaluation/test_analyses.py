@@ -91,6 +91,16 @@ def _meta(**over) -> np.ndarray:
     return np.frombuffer(json.dumps(m).encode(), np.uint8)
 
 
+def test_an_analysis_set_claiming_a_huge_array_is_refused_before_inflating(tmp_path, monkeypatch):
+    import salicodec.evaluation.analyses as analyses
+
+    monkeypatch.setattr(analyses, "MAX_ARRAY_BYTES", 1000)
+    p = tmp_path / "m.npz"
+    p.write_bytes(_npz(meta=_meta(), big=np.zeros(2000, np.uint8)))
+    with pytest.raises(SalicodecError, match="larger than"):
+        AnalysisSet.load(p)
+
+
 @pytest.mark.parametrize("content", [
     b"not a zip at all",
     _npz(x=np.zeros(3)),                                                    # no meta
