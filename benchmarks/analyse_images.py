@@ -54,7 +54,9 @@ def main() -> None:
         from salicodec.metrics.lpips import DeepPerceptualLoss
 
         perceptual = DeepPerceptualLoss().to(device).eval()
-    saliency = {p: load_or_compute_saliency(p, load_rgb(p), a.saliency_cache) for p in images}
+    rgbs = {p: load_rgb(p) for p in images}  # Kodak is 28 MB of pixels: read once for every model
+    saliency = {p: load_or_compute_saliency(p, rgbs[p], a.saliency_cache) for p in images}
+    keys = {p: image_key(rgbs[p]) for p in images}
     t_start = time.monotonic()
     for name in a.models:
         net = copy.deepcopy(zoo.load_model(name)).to(device).eval()
@@ -67,13 +69,11 @@ def main() -> None:
             if a.minutes is not None and time.monotonic() - t_start > 60 * a.minutes:
                 print(f"stopped after {a.minutes} minutes", flush=True)
                 return
-            rgb = load_rgb(path)
-            key = image_key(rgb)
-            if key in aset.entries:
+            if keys[path] in aset.entries:
                 continue
-            y_idx, k1, info = analyse_image(net, rgb, saliency[path], a.refine, perceptual, device)
+            y_idx, k1, info = analyse_image(net, rgbs[path], saliency[path], a.refine, perceptual, device)
             info["name"] = path.name
-            aset.add(key, y_idx, k1, info)
+            aset.add(keys[path], y_idx, k1, info)
             aset.save(set_path(a.out, name))
             gain = ""
             if "distortion_before" in info:

@@ -55,6 +55,25 @@ def pad_to_multiple(rgb: np.ndarray) -> torch.Tensor:
     return x
 
 
+def latent_grid(h: int, w: int) -> tuple[int, int]:
+    """(H/8, W/8) of the y~ grid of an h x w image: its padded size (multiples of 32) over 8."""
+    return (ceil_div(h, TOTAL_FACTOR) * TOTAL_FACTOR // STAGE1_FACTOR,
+            ceil_div(w, TOTAL_FACTOR) * TOTAL_FACTOR // STAGE1_FACTOR)
+
+
+def encoder_input(rgb: np.ndarray, saliency) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """What the encoder's analysis takes: the padded image x (1, 3, H', W') and the binary grid
+    saliency mask (1, 1, H'/8, W'/8) or None (`saliency` as `compress` takes it)."""
+    return pad_to_multiple(rgb), saliency_tensor(saliency, rgb, latent_grid(*rgb.shape[:2]))
+
+
+def pack_file(net: SaliCodec, name: str, code, loaded: LoadedImage) -> bytes:
+    """The .sali container of an image's coded latents (docs/FORMAT.md)."""
+    h, w = loaded.rgb.shape[:2]
+    return container.pack(container.SaliFile(w, h, name, net.weights_hash(), code.sections,
+                                             greyscale=loaded.greyscale))
+
+
 def saliency_map_for(rgb: np.ndarray, saliency):
     """'auto' -> the salient-object model's map; 'none'/None -> None; an array is returned as is."""
     if isinstance(saliency, str):
@@ -120,13 +139,10 @@ def compress(image, model=None, *, bpp: float | None = None, saliency="auto", re
     h, w = rgb.shape[:2]
     container.check_dimensions(w, h)
     net, name = _resolve_model(model, bpp)
-    x = pad_to_multiple(rgb)
-    grid = (x.shape[2] // STAGE1_FACTOR, x.shape[3] // STAGE1_FACTOR)
-    s = saliency_tensor(saliency, rgb, grid)
+    x, s = encoder_input(rgb, saliency)
     code = net.encode_latents(x, s, refine_steps=refine, valid=(h, w), on_refine_step=on_refine_step,
                               refine_perceptual=_perceptual_loss() if refine_dpl else None)
-    data = container.pack(container.SaliFile(w, h, name, net.weights_hash(), code.sections,
-                                             greyscale=loaded.greyscale))
+    data = pack_file(net, name, code, loaded)
     if return_stats:
         return data, code
     return data
@@ -139,8 +155,7 @@ def decompress(data: bytes, model: SaliCodec | None = None) -> Image.Image:
         model = zoo.load_model(f.model)
     if model.weights_hash() != f.weights_hash:
         raise FormatError(f"file was written by different weights of model {f.model!r}")
-    gh = ceil_div(f.height, TOTAL_FACTOR) * TOTAL_FACTOR // STAGE1_FACTOR
-    gw = ceil_div(f.width, TOTAL_FACTOR) * TOTAL_FACTOR // STAGE1_FACTOR
+    gh, gw = latent_grid(f.height, f.width)
     try:
         with torch.no_grad():
             y_idx = model.decode_latents(f.sections, (gh, gw))
@@ -158,8 +173,7 @@ def reconstruct(image, model=None, *, bpp: float | None = None, saliency="auto")
     rgb = loaded.rgb
     h, w = rgb.shape[:2]
     net, _ = _resolve_model(model, bpp)
-    x = pad_to_multiple(rgb)
-    s = saliency_tensor(saliency, rgb, (x.shape[2] // STAGE1_FACTOR, x.shape[3] // STAGE1_FACTOR))
+    x, s = encoder_input(rgb, saliency)
     with torch.no_grad():
         a = net._analysis(x, s)
         return to_uint8(net.reconstruct_from_indices(a["y_idx"]), h, w)

@@ -130,13 +130,10 @@ def analyse_image(net, rgb: np.ndarray, saliency: np.ndarray | None, refine: int
     map as `compress(saliency=...)` takes it, or None for no salient region."""
     import torch
 
-    from ..api import pad_to_multiple, saliency_tensor
-    from ..models.codec import STAGE1_FACTOR
+    from ..api import encoder_input
 
     h, w = rgb.shape[:2]
-    x = pad_to_multiple(rgb)
-    grid = (x.shape[2] // STAGE1_FACTOR, x.shape[3] // STAGE1_FACTOR)
-    s = saliency_tensor(saliency if saliency is not None else "none", rgb, grid)
+    x, s = encoder_input(rgb, saliency if saliency is not None else "none")
     x = x.to(device)
     s = s.to(device) if s is not None else None
     t0 = time.perf_counter()
@@ -159,7 +156,7 @@ def compress_from_analysis(rgb: np.ndarray, analyses: AnalysisSet, model=None) -
     import torch
 
     from .. import container
-    from ..api import _as_loaded, _resolve_model
+    from ..api import _as_loaded, _resolve_model, latent_grid, pack_file
 
     loaded = _as_loaded(rgb)
     h, w = loaded.rgb.shape[:2]
@@ -171,7 +168,7 @@ def compress_from_analysis(rgb: np.ndarray, analyses: AnalysisSet, model=None) -
     if key not in analyses.entries:
         raise SalicodecError(f"no analysis of this image ({w}x{h}, key {key}) for model {name}")
     y_idx, k1 = analyses.entries[key]
-    gh, gw = _grid(h, w)
+    gh, gw = latent_grid(h, w)
     if y_idx.shape != (net.cfg.channels, gh, gw):
         raise SalicodecError(f"the analysis of image {key} has shape {y_idx.shape}, "
                              f"the model codes ({net.cfg.channels}, {gh}, {gw})")
@@ -180,16 +177,7 @@ def compress_from_analysis(rgb: np.ndarray, analyses: AnalysisSet, model=None) -
                                   torch.from_numpy(k1.astype(np.int64))[None])
     except ValueError as e:
         raise SalicodecError(f"the analysis of image {key} is inconsistent: {e}") from None
-    return container.pack(container.SaliFile(w, h, name, net.weights_hash(), code.sections,
-                                             greyscale=loaded.greyscale))
-
-
-def _grid(h: int, w: int) -> tuple[int, int]:
-    from ..models.codec import STAGE1_FACTOR, TOTAL_FACTOR
-    from ..models.masks import ceil_div
-
-    return (ceil_div(h, TOTAL_FACTOR) * TOTAL_FACTOR // STAGE1_FACTOR,
-            ceil_div(w, TOTAL_FACTOR) * TOTAL_FACTOR // STAGE1_FACTOR)
+    return pack_file(net, name, code, loaded)
 
 
 __all__ = ["AnalysisSet", "image_key", "set_path", "analyse_image", "compress_from_analysis", "FORMAT"]
