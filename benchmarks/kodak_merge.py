@@ -13,6 +13,13 @@ of the same codec and target bpp. The merge is refused unless every replaced poi
 same images and the metrics agree. Peak memory is taken with the records (the base's, or the new
 run's probes). Writes DIR/per_image.csv, summary.json, report.md and the rate-distortion plots,
 as `salicodec eval` does; the crop figure needs the reconstructions, which are not merged.
+
+With --add-metrics, the NEW runs add columns instead of replacing points: a run of the same
+encodes with another metric (`salicodec eval … --metrics psnr,lpips-alex`) gives each base
+record the metrics it lacks, refused unless every matched record is the same file (equal size)
+and agrees on the metrics both have (report.add_metric_columns). Without it, a new run may bring
+a metric the base lacks. Either way a point whose images do not all have a metric gets no mean
+for it.
 """
 from __future__ import annotations
 
@@ -43,11 +50,14 @@ def memory_of(summary: dict) -> dict:
 
 
 def merge(base: list[dict], base_memory: dict, base_metrics: list[str],
-          news: list[tuple[list[dict], dict, list[str]]]) -> tuple[list[dict], dict]:
-    records, memory = list(base), dict(base_memory)
+          news: list[tuple[list[dict], dict, list[str]]]) -> tuple[list[dict], dict, list[str]]:
+    """The new runs' points replace the base's. A new run must have every metric of the base; one
+    it adds is listed after them (the base's other points lack it, and get no mean for it)."""
+    records, memory, names = list(base), dict(base_memory), list(base_metrics)
     for new, new_memory, metric_names in news:
-        if metric_names != base_metrics:
-            raise SystemExit(f"cannot merge: metrics differ ({base_metrics} vs {metric_names})")
+        if set(names) - set(metric_names):
+            raise SystemExit(f"cannot merge: the new run lacks {sorted(set(names) - set(metric_names))}")
+        names += [m for m in metric_names if m not in names]
         points = defaultdict(set)
         for r in new:
             points[(r["codec"], r["target_bpp"])].add(r["image"])
@@ -60,7 +70,7 @@ def merge(base: list[dict], base_memory: dict, base_metrics: list[str],
                 memory[key] = new_memory[key]
         records = [r for r in records if (r["codec"], r["target_bpp"]) not in points] + new
     records.sort(key=lambda r: (r["codec"], r["image"], r["target_bpp"]))
-    return records, memory
+    return records, memory, names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base-csv", type=Path, help="its per_image.csv (instead of --base)")
     ap.add_argument("--base-summary", type=Path, help="its summary.json (instead of --base)")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--add-metrics", action="store_true",
+                    help="the new runs add metric columns to the base's records (same encodes) instead of replacing points")
     ap.add_argument("--command", default="benchmarks/kodak_merge.py", help="the command shown in report.md")
     a = ap.parse_args(argv)
     base_csv = a.base_csv or (a.base / "per_image.csv" if a.base else None)
@@ -89,7 +101,19 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as e:
         print(f"kodak_merge: {e}", file=sys.stderr)
         return 2
-    records, memory = merge(base, memory_of(base_doc["summary"]), base_metrics, loaded)
+    if a.add_metrics:
+        records, memory = base, memory_of(base_doc["summary"])
+        for d, (recs, _, metrics) in zip(a.new, loaded):
+            try:
+                records, base_metrics, unmatched = report.add_metric_columns(records, base_metrics, recs, metrics)
+            except ValueError as e:
+                print(f"kodak_merge: cannot add the metrics of {d}: {e}", file=sys.stderr)
+                return 2
+            if unmatched:
+                print(f"kodak_merge: {d}: {unmatched} records have no base record (ignored)", file=sys.stderr)
+        new_codecs = {}  # same encodes: the codecs' descriptions stay the base's
+    else:
+        records, memory, base_metrics = merge(base, memory_of(base_doc["summary"]), base_metrics, loaded)
     summary = report.summarise(records, base_metrics, memory)
     bd = report.bd_rates(summary)
     images = sorted({r["image"] for r in records})
@@ -102,13 +126,16 @@ def main(argv: list[str] | None = None) -> int:
                      skipped_metrics=base_doc.get("skipped_metrics", {}))
     # The base may itself be a merge: keep its sources so that the chain of runs stays on record.
     earlier = [m for m in base_doc.get("config", {}).get("merged_from", []) if m != str(base_csv)]
-    config = dict(base_doc.get("config", {}),
-                  merged_from=earlier + [str(base_csv)] + [str(d) for d in a.new])
+    config = dict(base_doc.get("config", {}), merged_from=earlier + [str(base_csv)]
+                  + ([] if a.add_metrics else [str(d) for d in a.new]))
+    if a.add_metrics:  # columns, not points: listed apart, with the metrics of each run
+        config["metrics_added_from"] = base_doc.get("config", {}).get("metrics_added_from", []) + [
+            f"{d} ({', '.join(metrics)})" for d, (_, _, metrics) in zip(a.new, loaded)]
     a.out.mkdir(parents=True, exist_ok=True)
     report.write_csv(a.out / "per_image.csv", records, base_metrics)
     report.write_json(a.out / "summary.json", summary, bd, state, config)
     (a.out / "report.md").write_text(report.markdown(summary, bd, state, a.command))
-    for m in ["psnr", "ms-ssim-db", "lpips", "psnr-s"]:
+    for m in ["psnr", "ms-ssim-db", "lpips", "lpips-alex", "psnr-s"]:
         plots.rd_plot(summary, m, a.out / f"rd_{m}.png")
     print(f"wrote {a.out}/per_image.csv, summary.json, report.md, rd_*.png ({len(records)} records)")
     return 0

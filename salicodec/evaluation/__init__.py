@@ -35,7 +35,7 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict:
     report.write_csv(paths["csv"], records, metric_names)
     report.write_json(paths["json"], summary, bd, state, config_dict)
     atomic_write_bytes(paths["markdown"], report.markdown(summary, bd, state, config.command).encode(), force=True)
-    for m in ["psnr", "ms-ssim-db", "lpips", "psnr-s"]:
+    for m in ["psnr", "ms-ssim-db", "lpips", "lpips-alex", "psnr-s"]:
         if plots.rd_plot(summary, m, out / f"rd_{m}.png"):
             paths[f"rd_{m}"] = out / f"rd_{m}.png"
     if plots.crop_figure(records, out, out / "crops.png", dataset=config.dataset):

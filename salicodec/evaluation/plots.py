@@ -16,7 +16,8 @@ from ..imageio import atomic_write_bytes, load_rgb  # noqa: E402
 from . import anchors  # noqa: E402
 
 AXIS = {"psnr": "RGB PSNR (dB)", "ms-ssim-db": "MS-SSIM (dB) = -10 log10(1 - MS-SSIM)",
-        "lpips": "LPIPS (lower is better)", "psnr-s": "PSNR-S (dB)"}
+        "lpips": "LPIPS, VGG-16 (lower is better)", "lpips-alex": "LPIPS, AlexNet (lower is better)",
+        "psnr-s": "PSNR-S (dB)"}
 # Fig. 6 of Patel et al.: kodim15 at 0.23 bpp, the painted eye and the lips (x, y, width, height).
 FIG6_IMAGE, FIG6_TARGET, FIG6_BOX = "kodim15", 0.23, (370, 64, 256, 320)
 
@@ -42,7 +43,8 @@ def rd_plot(summary: dict[str, list[dict]], metric: str, path: Path, max_bpp: fl
     # ten hues of tab20 first and their light shades after; ours are drawn with squares.
     tab20 = plt.get_cmap("tab20").colors
     palette = tab20[0::2] + tab20[1::2]
-    measured = [(c, rows) for c, rows in summary.items() if metric in rows[0]]
+    measured = [(c, rows) for c, rows in summary.items()  # a codec whose points lack it is left out
+                if all(metric in r and r[metric] is not None and np.isfinite(r[metric]) for r in rows)]
     for i, (codec, rows) in enumerate(measured):
         marker = "-s" if codec.startswith("ours") else "-o"
         ax.plot([r["bpp"] for r in rows], [r[metric] for r in rows], marker, lw=1.8, ms=4,
@@ -51,7 +53,7 @@ def rd_plot(summary: dict[str, list[dict]], metric: str, path: Path, max_bpp: fl
     ax.set_ylabel(AXIS.get(metric, metric))
     ax.set_xlim(0, max_bpp)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right" if metric != "lpips" else "upper right")
+    ax.legend(fontsize=7, loc="upper right" if metric.startswith("lpips") else "lower right")
     ax.set_title(f"Kodak: {metric} vs rate")
     _save(fig, path)
     return True

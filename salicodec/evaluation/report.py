@@ -20,7 +20,7 @@ from .bdrate import bd_rate
 from .metrics import LOWER_IS_BETTER
 from .runner import RunState, metric_value
 
-BD_METRICS = ["psnr", "ms-ssim-db", "lpips"]
+BD_METRICS = ["psnr", "ms-ssim-db", "lpips", "lpips-alex"]
 CSV_FIELDS = ["image", "codec", "target_bpp", "setting", "parameter", "bytes", "bpp", "rate_error_pct",
               "reachable", "search_encodes", "encode_s", "decode_s",
               "width", "height"]
@@ -51,11 +51,50 @@ def summarise(records: list[dict], metric_names: list[str], memory: dict | None 
             "decode_peak_mib": memory.get((codec, target), {}).get("decode_peak_mib"),
         }
         for m in metric_names:
-            row[m] = _mean(metric_value(r, m) for r in recs)
+            # A metric that some images lack (a column merged from a run that did not cover this
+            # point, add_metric_columns) is not averaged over the rest: a subset's mean is not the
+            # point's.
+            missing = any(m not in r["metrics"] for r in recs)
+            row[m] = math.nan if missing else _mean(metric_value(r, m) for r in recs)
         if "ms-ssim" in metric_names:
             row["ms-ssim-db"] = -10.0 * math.log10(1.0 - row["ms-ssim"]) if row["ms-ssim"] < 1 else math.inf
         out[codec].append(row)
     return dict(out)
+
+
+def add_metric_columns(base: list[dict], base_metrics: list[str],
+                       new: list[dict], new_metrics: list[str],
+                       rel_tol: float = 1e-4) -> tuple[list[dict], list[str], int]:
+    """Give the base's records the metrics of another run of the same encodes (e.g. a metric
+    added later, measured without measuring the others again). A new record belongs to the base
+    record of the same codec, image and target; it must be the same file (equal size) and agree
+    on every metric both have, within rel_tol (decoders that use floats, ours and JPEG XL, give
+    the same file's pixels a few 1e-5 dB apart from run to run). It fills the metrics the base
+    record lacks. Returns the records (copies), the metric names (base's, then the added ones)
+    and how many new records had no base record (ignored). Raises ValueError on a disagreement
+    (that metric is not of these files) or when nothing was filled."""
+    names = base_metrics + [m for m in new_metrics if m not in base_metrics]
+    records = [dict(r, metrics=dict(r["metrics"])) for r in base]
+    index = {(r["codec"], r["image"], r["target_bpp"]): r for r in records}
+    unmatched = filled = 0
+    for r in new:
+        key = (r["codec"], r["image"], r["target_bpp"])
+        b = index.get(key)
+        if b is None:
+            unmatched += 1
+            continue
+        if b["bytes"] != r["bytes"]:
+            raise ValueError(f"{key}: a different file ({r['bytes']} bytes, the base {b['bytes']})")
+        for m, y in r["metrics"].items():
+            x = b["metrics"].get(m)
+            if x is None:
+                b["metrics"][m] = y
+                filled += 1
+            elif not math.isclose(x, y, rel_tol=rel_tol, abs_tol=1e-9):
+                raise ValueError(f"{key}: {m} {y} against the base's {x}")
+    if not filled:
+        raise ValueError("the new run adds no value to the base's records")
+    return records, names, unmatched
 
 
 def bd_rates(summary: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
@@ -69,8 +108,8 @@ def bd_rates(summary: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
         if [r["n_images"] for r in rows] != [r["n_images"] for r in ref]:
             continue  # different image sets (a partial run): no fair comparison
         for m in BD_METRICS:
-            if m not in ref[0] or m not in rows[0]:
-                continue
+            if not all(m in r and math.isfinite(r[m]) for r in ref + rows):
+                continue  # not measured (or not at every point): no curve to integrate
             try:
                 result[codec][m] = bd_rate([r["bpp"] for r in ref], [r[m] for r in ref],
                                            [r["bpp"] for r in rows], [r[m] for r in rows],
@@ -140,9 +179,11 @@ def _f(v, digits=2) -> str:
 
 
 def markdown(summary, bd, state: RunState, command: str) -> str:
-    metric_cols = [m for m in ["psnr", "ms-ssim", "ms-ssim-db", "lpips", "psnr-s"] if any(m in rows[0] for rows in summary.values())]
-    digits = {"psnr": 2, "ms-ssim": 4, "ms-ssim-db": 2, "lpips": 4, "psnr-s": 2}
-    names = {"psnr": "PSNR dB", "ms-ssim": "MS-SSIM", "ms-ssim-db": "MS-SSIM dB", "lpips": "LPIPS", "psnr-s": "PSNR-S dB"}
+    metric_cols = [m for m in ["psnr", "ms-ssim", "ms-ssim-db", "lpips", "lpips-alex", "psnr-s"]
+                   if any(m in rows[0] for rows in summary.values())]
+    digits = {"psnr": 2, "ms-ssim": 4, "ms-ssim-db": 2, "lpips": 4, "lpips-alex": 4, "psnr-s": 2}
+    names = {"psnr": "PSNR dB", "ms-ssim": "MS-SSIM", "ms-ssim-db": "MS-SSIM dB", "lpips": "LPIPS",
+             "lpips-alex": "LPIPS-Alex", "psnr-s": "PSNR-S dB"}
     lines = [f"Kodak-style benchmark over {len(state.images)} images. Command: `{command}`", ""]
     lines.append("| codec | target bpp | images | mean bpp | mean \\|Δrate\\| % | " + " | ".join(names[m] for m in metric_cols)
                  + " | enc s | dec s | enc peak MiB | dec peak MiB |")

@@ -3,6 +3,7 @@ a codec that cannot run is reported, and the CLI refuses bad input with exit sta
 from __future__ import annotations
 
 import csv
+import math
 import json
 from pathlib import Path
 
@@ -102,3 +103,44 @@ def test_lpips_alex_is_an_evaluation_metric_judged_lower_is_better(dataset):
     assert got == pytest.approx(registry_compute(ref, worse, ["lpips-alex"])["lpips-alex"])
     assert table.compute(ref, near, ["lpips-alex"])["lpips-alex"] < got
     assert "lpips-alex" in table.KNOWN and "lpips-alex" in table.LOWER_IS_BETTER
+
+
+def _record(codec, image, target, nbytes, **metrics):
+    return {"image": image, "codec": codec, "target_bpp": target, "setting": 1.0, "parameter": "q",
+            "bytes": nbytes, "bpp": nbytes * 8 / 100.0, "rate_error_pct": 0.0, "reachable": True,
+            "search_encodes": 1, "encode_s": 0.1, "decode_s": 0.1, "width": 10, "height": 10,
+            "metrics": metrics}
+
+
+def test_a_metric_measured_later_joins_the_records_of_the_same_files():
+    from salicodec.evaluation import report
+
+    base = [_record("webp", "a.png", 0.5, 30, psnr=30.0), _record("webp", "b.png", 0.5, 32, psnr=31.0),
+            _record("heic", "a.png", 0.5, 29, psnr=33.0), _record("heic", "b.png", 0.5, 31, psnr=34.0)]
+    new = [_record("webp", "a.png", 0.5, 30, psnr=30.0, **{"lpips-alex": 0.2}),
+           _record("webp", "b.png", 0.5, 32, psnr=31.0, **{"lpips-alex": 0.4}),
+           _record("heic", "a.png", 0.5, 29, psnr=33.0, **{"lpips-alex": 0.1}),
+           _record("jpeg-420", "a.png", 0.5, 40, psnr=29.0, **{"lpips-alex": 0.5})]  # not in the base
+    records, names, unmatched = report.add_metric_columns(base, ["psnr"], new, ["psnr", "lpips-alex"])
+    assert names == ["psnr", "lpips-alex"] and unmatched == 1
+    assert "lpips-alex" not in base[0]["metrics"]  # the base is not modified
+    summary = report.summarise(records, names)
+    assert summary["webp"][0]["lpips-alex"] == pytest.approx(0.3)
+    # heic has it for one image of two: no mean over the subset
+    assert math.isnan(summary["heic"][0]["lpips-alex"]) and summary["heic"][0]["psnr"] == pytest.approx(33.5)
+
+    other_file = [_record("webp", "a.png", 0.5, 31, psnr=30.0, **{"lpips-alex": 0.2})]
+    with pytest.raises(ValueError, match="different file"):
+        report.add_metric_columns(base, ["psnr"], other_file, ["psnr", "lpips-alex"])
+    other_decode = [_record("webp", "a.png", 0.5, 30, psnr=30.5, **{"lpips-alex": 0.2})]
+    with pytest.raises(ValueError, match="psnr"):
+        report.add_metric_columns(base, ["psnr"], other_decode, ["psnr", "lpips-alex"])
+    float_decode = [_record("webp", "a.png", 0.5, 30, psnr=30.0006, **{"lpips-alex": 0.2})]  # ours, JPEG XL
+    assert report.add_metric_columns(base, ["psnr"], float_decode, ["psnr", "lpips-alex"])[0][0]["metrics"] \
+        == {"psnr": 30.0, "lpips-alex": 0.2}
+    # a second run of the added metric must agree with the first, and must add something
+    with pytest.raises(ValueError, match="lpips-alex"):
+        report.add_metric_columns(records, names, [_record("webp", "a.png", 0.5, 30, **{"lpips-alex": 0.25})],
+                                  ["lpips-alex"])
+    with pytest.raises(ValueError, match="adds no value"):
+        report.add_metric_columns(records, names, new[:2], ["psnr", "lpips-alex"])
