@@ -84,7 +84,12 @@ def from_eval(out_dirs: list[Path], names: list[str]) -> list[dict]:
         rows = [{"image": r["image"], "bytes": r["bytes"], "bpp": r["bpp"], "psnr": r["metrics"]["psnr"],
                  "ms_ssim": r["metrics"]["ms-ssim"], "lpips": r["metrics"]["lpips"],
                  "encode_s": r["encode_s"], "decode_s": r["decode_s"]} for r in recs]
-        mean = {k: float(np.mean([r[k] for r in rows])) for k in ("bpp", "psnr", "ms_ssim", "lpips", "encode_s", "decode_s")}
+        keys = ["bpp", "psnr", "ms_ssim", "lpips", "encode_s", "decode_s"]
+        if all("lpips-alex" in r["metrics"] for r in recs):  # an eval run with --metrics …,lpips-alex
+            for row, r in zip(rows, recs):
+                row["lpips_alex"] = r["metrics"]["lpips-alex"]
+            keys.append("lpips_alex")
+        mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
         results.append({"model": name, "source": str(out_dir), "mean": mean, "images": rows})
     return results
 
@@ -124,7 +129,7 @@ def main() -> None:
             for m in reg["models"]:
                 if m["name"] == r["model"]:
                     m["measured"] = {k: round(v, 5) for k, v in r["mean"].items()
-                                     if k in ("bpp", "psnr", "ms_ssim", "lpips", "encode_s", "decode_s")}
+                                     if k in ("bpp", "psnr", "ms_ssim", "lpips", "lpips_alex", "encode_s", "decode_s")}
         zoo.REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
 
 

@@ -213,19 +213,20 @@ def _cmd_models(args) -> int:
         print(json.dumps([m.__dict__ for m in models], indent=2))
         return 0
     default = default_model().name if models else None
-    print(f"{'name':22s} {'target':>6s} {'bpp':>7s} {'PSNR':>7s} {'MS-SSIM':>8s} {'LPIPS':>7s}")
+    print(f"{'name':22s} {'target':>6s} {'bpp':>7s} {'PSNR':>7s} {'MS-SSIM':>8s} {'LPIPS':>7s} {'LPIPS-A':>7s}")
     for m in models:
         f = m.measured
         def fmt(key, spec):
             return format(f[key], spec) if key in f else "-"
         mark = " (default)" if m.name == default else ""
         print(f"{m.name:22s} {m.target_bpp:6.2f} {fmt('bpp', '7.4f')} {fmt('psnr', '7.2f')} "
-              f"{fmt('ms_ssim', '8.4f')} {fmt('lpips', '7.4f')}{mark}")
+              f"{fmt('ms_ssim', '8.4f')} {fmt('lpips', '7.4f')} {fmt('lpips_alex', '7.4f')}{mark}")
     old = [m for m in shipped if m.superseded_by]
     if old:
         print("superseded (still decode their files; --model NAME): "
               + ", ".join(f"{m.name} -> {m.superseded_by}" for m in old))
-    print("figures: Kodak (24 images), see docs/MODELS.md")
+    print("figures: Kodak (24 images); LPIPS: VGG-16 (the network of the training loss), "
+          "LPIPS-A: AlexNet (independent of it); see docs/MODELS.md")
     return 0
 
 
