@@ -452,7 +452,7 @@ def _add_eval(sub) -> None:
                         "DIR/<model>.npz (made elsewhere, e.g. on a GPU, by benchmarks/analyse_images.py) "
                         "instead of searching here")
     p.add_argument("--bpp", default="0.23,0.37,0.67,1.0", help="target rates, comma list (default: %(default)s)")
-    p.add_argument("--metrics", default="psnr,ms-ssim,lpips,psnr-s", help="comma list (default: %(default)s)")
+    p.add_argument("--metrics", default="psnr,ms-ssim,lpips,psnr-s,lpips-alex", help="comma list (default: %(default)s)")
     p.add_argument("--out", required=True, help="output folder (an earlier eval folder is resumed)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
