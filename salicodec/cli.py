@@ -446,7 +446,8 @@ def _add_eval(sub) -> None:
                    help="rd: rate-distortion metrics (default); detection: YOLOX-Nano AP per codec and bpp")
     p.add_argument("--codecs", default="standard",
                    help="comma list: heic, avif, jxl, jpeg2000, webp, jpeg-420, jpeg-444, mozjpeg, ours, "
-                        "ours:<model>, ours-refine<N>[dpl][:<model>]; or 'standard' / 'all' (default: standard)")
+                        "ours:<model>, ours-refine<N>[dpl][:<model>], and each ours entry with -nosal before "
+                        "the :<model> (coded with --saliency none); or 'standard' / 'all' (default: standard)")
     p.add_argument("--analyses", metavar="DIR", default=None,
                    help="the ours-refine entries code each image from the symbols of its analysis set "
                         "DIR/<model>.npz (made elsewhere, e.g. on a GPU, by benchmarks/analyse_images.py) "

@@ -37,17 +37,18 @@ STANDARD_CODECS = ["heic", "avif", "jxl", "jpeg2000", "webp", "jpeg-420", "jpeg-
 REFERENCE_CODEC = "heic"  # BD-rates are against HEIC, the BPG stand-in
 
 
-_OURS = re.compile(r"ours(?:-refine([1-9][0-9]{0,3})(dpl)?)?(?::(.+))?")
+_OURS = re.compile(r"ours(?:-refine([1-9][0-9]{0,3})(dpl)?)?(-nosal)?(?::(.+))?")
 
 
 def make_codec(name: str):
     ours = _OURS.fullmatch(name)
-    if ours:  # ours, ours:<model>, ours-refine<N>[dpl], ours-refine<N>[dpl]:<model>
-        return Salicodec(model=ours.group(3), refine=int(ours.group(1) or 0), refine_dpl=bool(ours.group(2)),
-                         analyses=os.environ.get(ANALYSES_ENV) or None)
+    if ours:  # ours, ours-refine<N>[dpl], each with -nosal and/or :<model>
+        return Salicodec(model=ours.group(4), refine=int(ours.group(1) or 0), refine_dpl=bool(ours.group(2)),
+                         analyses=os.environ.get(ANALYSES_ENV) or None,
+                         saliency="none" if ours.group(3) else "auto")
     if name not in FACTORIES:
-        raise SalicodecError(f"unknown codec {name!r} (known: {', '.join(FACTORIES)}, ours:<model>, "
-                             "ours-refine<N>[dpl][:<model>])")
+        raise SalicodecError(f"unknown codec {name!r} (known: {', '.join(FACTORIES)}, ours[:<model>], "
+                             "ours-refine<N>[dpl][:<model>], ours[-refine<N>[dpl]]-nosal[:<model>])")
     return FACTORIES[name]()
 
 

@@ -5,7 +5,10 @@ It reads the model registry (`salicodec.models.zoo.list_models()`, entries with 
 exactly as a user would. Nothing is rate-matched: a model's rate is what it achieves, recorded
 beside its nominal target. `ours:<model>` restricts the entry to one model; `ours-refine<N>`
 (and `ours-refine<N>:<model>`) is the same family with N steps of encoder-side latent refinement
-(`compress(..., refine=N)`, models/refine.py), a curve of its own. With `analyses`, a folder of
+(`compress(..., refine=N)`, models/refine.py), a curve of its own; `-nosal` (`ours-nosal`,
+`ours-refine<N>-nosal`, each with `:<model>`) codes with `saliency='none'` (no salient-object
+mask: the channel mask from the importance map alone, Eq. 9 with s = 0), the shipped models'
+other mode. With `analyses`, a folder of
 analysis sets (`salicodec eval --analyses DIR`, evaluation/analyses.py), a refining entry codes
 each image from the symbols its search chose on another machine (e.g. the GPU) instead of
 searching here; the files are coded and decoded here all the same.
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import SalicodecError
 from .base import CodecUnavailable
 
 ANALYSES_ENV = "SALICODEC_ANALYSES"  # how `salicodec eval --analyses DIR` reaches worker processes
@@ -34,15 +38,21 @@ class Salicodec:
     extension = "sali"
 
     def __init__(self, model: str | None = None, refine: int = 0, refine_dpl: bool = False,
-                 analyses: str | os.PathLike | None = None):
+                 analyses: str | os.PathLike | None = None, saliency: str = "auto"):
+        if saliency not in ("auto", "none"):
+            raise SalicodecError(f"saliency must be 'auto' or 'none', not {saliency!r}")
+        if analyses and refine and saliency != "auto":  # analyse_images.py searches with the masks
+            raise SalicodecError("analysis sets hold searches with saliency 'auto': no -nosal entry with --analyses")
         self.model = model
+        self.saliency = saliency
         self.analyses = Path(analyses) if analyses and refine else None
         self._sets: dict = {}
         self.refine = refine
         self.refine_dpl = refine_dpl  # the search's D: MSE + DPL (Eq. 13) instead of MSE
         family = "ours" if not refine else f"ours-refine{refine}" + ("dpl" if refine_dpl else "")
+        family += "-nosal" if saliency == "none" else ""
         self.name = family if model is None else f"{family}:{model}"
-        self.settings = "every shipped model, saliency='auto'" if model is None else f"model {model}, saliency='auto'"
+        self.settings = ("every shipped model" if model is None else f"model {model}") + f", saliency={saliency!r}"
         if refine:
             self.settings += f", refine={refine}" + (", refine_dpl=True" if refine_dpl else "")
         if self.analyses is not None:
@@ -111,7 +121,7 @@ class Salicodec:
             from ..evaluation.analyses import compress_from_analysis
 
             return compress_from_analysis(rgb, self._analysis_set(setting))
-        return compress(rgb, model=setting, refine=self.refine, refine_dpl=self.refine_dpl)
+        return compress(rgb, model=setting, saliency=self.saliency, refine=self.refine, refine_dpl=self.refine_dpl)
 
     def decode(self, data: bytes) -> np.ndarray:
         _, decompress, _ = self._api()

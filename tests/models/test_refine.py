@@ -166,3 +166,29 @@ def test_refined_codec_names():
     for bad in ("ours-refine0", "ours-refine", "ours-refine-5", "ours-refine10000", "ours-refinedpl", "ours-dpl"):
         with pytest.raises(SalicodecError, match="unknown codec"):
             make_codec(bad)
+
+
+def test_codec_names_without_saliency(monkeypatch):
+    """`-nosal`: the same models coded with saliency='none', a curve of its own."""
+    c = make_codec("ours-nosal:sali-gpu-0.67-v5")
+    assert (c.name, c.model, c.refine, c.saliency) == ("ours-nosal:sali-gpu-0.67-v5", "sali-gpu-0.67-v5", 0, "none")
+    assert "saliency='none'" in c.settings and make_codec("ours").saliency == "auto"
+    c = make_codec("ours-refine30-nosal")
+    assert (c.name, c.refine, c.saliency) == ("ours-refine30-nosal", 30, "none")
+    for bad in ("ours-nosal-refine30", "ours-nosalx", "ours--nosal"):
+        with pytest.raises(SalicodecError, match="unknown codec"):
+            make_codec(bad)
+    monkeypatch.setenv("SALICODEC_ANALYSES", "/nowhere")
+    with pytest.raises(SalicodecError, match="saliency 'auto'"):
+        make_codec("ours-refine30dpl-nosal")
+    assert make_codec("ours-nosal").analyses is None  # a plain entry ignores the sets, as plain `ours`
+
+
+def test_nosal_entry_codes_without_the_mask(monkeypatch):
+    import salicodec
+
+    seen = []
+    monkeypatch.setattr(salicodec, "compress", lambda rgb, **kw: seen.append(kw) or b"")
+    make_codec("ours-nosal:any").encode(photo(16, 16), "any")
+    make_codec("ours:any").encode(photo(16, 16), "any")
+    assert [k["saliency"] for k in seen] == ["none", "auto"]
