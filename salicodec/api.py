@@ -1,6 +1,8 @@
 """Python API: `compress(image) -> bytes` and `decompress(data) -> PIL.Image.Image`."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 
 import numpy as np
@@ -17,6 +19,7 @@ from .models.masks import ceil_div
 
 
 MAX_REFINE_STEPS = 10_000
+MAX_MASK_WEIGHT = 100.0  # lambda1 / lambda2 beyond this keep every channel everywhere anyway
 
 
 def _resolve_model(model, bpp) -> tuple[SaliCodec, str]:
@@ -118,8 +121,28 @@ def _perceptual_loss():
     return DeepPerceptualLoss()
 
 
+def with_mask_weights(net: SaliCodec, saliency_weight: float | None = None,
+                      importance_weight: float | None = None) -> SaliCodec:
+    """The model with other channel-mask weights m1 = lambda1 s + lambda2 i (Sec. 3.4) for its
+    encoder: the same parameters (shared, not copied), so the same weights hash and model name in
+    the files, which any decoder of the model reads (the channel counts travel in the file)."""
+    changes = {}
+    for key, v in (("saliency_weight", saliency_weight), ("importance_weight", importance_weight)):
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_MASK_WEIGHT:
+            raise SalicodecError(f"{key} must be a number from 0 to {MAX_MASK_WEIGHT:g}, not {v!r}")
+        changes[key] = float(v)
+    if not changes:
+        return net
+    other = copy.copy(net)  # a shallow copy: parameters and submodules are the model's own
+    other.cfg = dataclasses.replace(net.cfg, **changes)
+    return other
+
+
 def compress(image, model=None, *, bpp: float | None = None, saliency="auto", refine: int = 0,
-             refine_dpl: bool = False, on_refine_step=None, return_stats: bool = False):
+             refine_dpl: bool = False, on_refine_step=None, return_stats: bool = False,
+             saliency_weight: float | None = None, importance_weight: float | None = None):
     """Compress an image (PIL image, or uint8 array (H, W) / (H, W, 3)) into .sali bytes.
 
     model: a shipped model name, a SaliCodec instance, or None (the default model, or the one
@@ -129,6 +152,9 @@ def compress(image, model=None, *, bpp: float | None = None, saliency="auto", re
     called after each of its steps (e.g. to update a progress bar). refine_dpl: the search's
     distortion is the paper's MSE + DPL (Eq. 13) instead of MSE alone: lower LPIPS, a step ~14x
     slower on a CPU (VGG-16); needs the weights of `salicodec weights fetch`.
+    saliency_weight / importance_weight: lambda1 / lambda2 of the channel mask (default: the
+    model's; with_mask_weights): how many channels salient positions and the importance map keep,
+    an encoder-side rate knob that every decoder of the model reads.
     """
     if isinstance(refine, bool) or not isinstance(refine, int) or not 0 <= refine <= MAX_REFINE_STEPS:
         raise SalicodecError(f"refine must be an integer from 0 to {MAX_REFINE_STEPS}, not {refine!r}")
@@ -139,6 +165,7 @@ def compress(image, model=None, *, bpp: float | None = None, saliency="auto", re
     h, w = rgb.shape[:2]
     container.check_dimensions(w, h)
     net, name = _resolve_model(model, bpp)
+    net = with_mask_weights(net, saliency_weight, importance_weight)
     x, s = encoder_input(rgb, saliency)
     code = net.encode_latents(x, s, refine_steps=refine, valid=(h, w), on_refine_step=on_refine_step,
                               refine_perceptual=_perceptual_loss() if refine_dpl else None)

@@ -104,6 +104,12 @@ def _add_compress(sub) -> None:
     p.add_argument("--refine-dpl", action="store_true",
                    help="with --refine: the search minimises the paper's MSE + deep perceptual loss "
                         "(Eq. 13) instead of MSE alone; lower LPIPS, each step ~14x slower on a CPU")
+    p.add_argument("--saliency-weight", type=float, metavar="L1",
+                   help="lambda1 of the channel mask m = L1*s + L2*i (Sec. 3.4; default: the model's, 1): "
+                        "how strongly salient positions keep channels; 0 spends no extra bits on them")
+    p.add_argument("--importance-weight", type=float, metavar="L2",
+                   help="lambda2 of the channel mask (default: the model's): more keeps more channels, "
+                        "a rate knob; any decoder of the model reads the result")
     p.add_argument("--force", action="store_true", help="overwrite the output file")
     p.set_defaults(func=_cmd_compress)
 
@@ -111,7 +117,7 @@ def _add_compress(sub) -> None:
 def _cmd_compress(args) -> int:
     from pathlib import Path
 
-    from .api import MAX_REFINE_STEPS, compress
+    from .api import MAX_MASK_WEIGHT, MAX_REFINE_STEPS, compress
     from .imageio import atomic_write_bytes, load_image
     from .saliency.args import saliency_from_args
 
@@ -123,6 +129,9 @@ def _cmd_compress(args) -> int:
         raise SalicodecError(f"--refine must be from 0 to {MAX_REFINE_STEPS}")
     if args.refine_dpl and not args.refine:
         raise SalicodecError("--refine-dpl needs --refine STEPS")
+    for flag, v in (("--saliency-weight", args.saliency_weight), ("--importance-weight", args.importance_weight)):
+        if v is not None and not 0 <= v <= MAX_MASK_WEIGHT:  # also refuses nan
+            raise SalicodecError(f"{flag} must be from 0 to {MAX_MASK_WEIGHT:g}")
     img = load_image(args.input)
     sal = saliency_from_args(args, img.rgb)
     from tqdm import tqdm
@@ -131,7 +140,8 @@ def _cmd_compress(args) -> int:
     with tqdm(total=args.refine, desc="refine", unit="step", file=sys.stderr, leave=False,
               disable=None if args.refine else True) as bar:
         data = compress(img, args.model, bpp=args.bpp, saliency=sal, refine=args.refine,
-                        refine_dpl=args.refine_dpl, on_refine_step=lambda n: bar.update(n - bar.n))
+                        refine_dpl=args.refine_dpl, on_refine_step=lambda n: bar.update(n - bar.n),
+                        saliency_weight=args.saliency_weight, importance_weight=args.importance_weight)
     atomic_write_bytes(args.output, data, force=args.force)
     h, w = img.rgb.shape[:2]
     print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (w * h):.4f} bpp")

@@ -9,6 +9,7 @@ from PIL import Image
 
 import salicodec
 from salicodec import api, cli
+from salicodec.errors import SalicodecError
 from salicodec.metrics.classic import psnr_rgb
 from salicodec.models import zoo
 from tests.conftest import photo
@@ -163,3 +164,35 @@ def test_superseded_models_still_decode_but_leave_the_family(tmp_path, capsys):
     assert cli.main(["models"]) == 0
     listing = capsys.readouterr().out
     assert f"{m.name} -> {m.superseded_by}" in listing
+
+
+def test_channel_mask_weights_are_an_encoder_knob_that_every_decoder_reads(tmp_path, capsys, kodak_dir):
+    """lambda1 / lambda2 (Sec. 3.4) set at coding time: lambda1 = 0 is coding without the
+    salient-object mask, a larger lambda2 keeps more channels (more bits), and the
+    files decode with the plain model; the zoo model itself is left as it was."""
+    rgb = np.asarray(Image.open(kodak_dir / "kodim04.png").convert("RGB"))[64:320, 128:384]
+    mask = np.zeros(rgb.shape[:2], np.float32)
+    mask[64:192, 64:192] = 1.0
+    model = zoo.load_model("sali-gpu-0.67-v5")
+    cfg = model.cfg
+    plain = api.compress(rgb, "sali-gpu-0.67-v5", saliency=mask)
+    assert api.compress(rgb, "sali-gpu-0.67-v5", saliency=mask, saliency_weight=0) == \
+        api.compress(rgb, "sali-gpu-0.67-v5", saliency="none")
+    more = api.compress(rgb, "sali-gpu-0.67-v5", saliency=mask, importance_weight=cfg.importance_weight * 1.5)
+    assert len(more) > len(plain)
+    # (more channels need not mean less distortion: the decoder learned the masks of lambda2 = its own)
+    assert 20 < psnr_rgb(rgb, np.asarray(api.decompress(more))) < 60
+    assert zoo.load_model("sali-gpu-0.67-v5").cfg == cfg  # the shared model is untouched
+    for bad in (-0.5, float("nan"), 1e9, True, "1"):
+        with pytest.raises(SalicodecError, match="weight"):
+            api.compress(rgb[:32, :32], "sali-gpu-0.67-v5", saliency="none", importance_weight=bad)
+    src, out = tmp_path / "in.png", tmp_path / "a.sali"
+    Image.fromarray(rgb).save(src)
+    capsys.readouterr()
+    assert cli.main(["compress", str(src), "-o", str(out), "--saliency-weight", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--saliency-weight" in err and len(err.strip().splitlines()) == 1 and not out.exists()
+    assert cli.main(["compress", str(src), "-o", str(out), "--model", "sali-gpu-0.67-v5", "--saliency", "none",
+                     "--importance-weight", str(cfg.importance_weight * 1.5)]) == 0
+    assert out.read_bytes() == api.compress(rgb, "sali-gpu-0.67-v5", saliency="none",
+                                            importance_weight=cfg.importance_weight * 1.5)
