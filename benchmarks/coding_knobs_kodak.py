@@ -7,9 +7,9 @@ weight) of m1 = lambda1 s + lambda2 i (Sec. 3.4), set at coding time on a shippe
 
 The channel counts k1 travel in the file, so the decoder needs neither knob: every file written
 here is a real .sali file that the ordinary decoder reads (it is decoded with the zoo model;
-`salicodec compress --saliency-weight L1 --importance-weight L2` writes the same bytes). One JSON line per (lambda1, lambda2): Kodak means of bpp and the metrics. The
-salient-object masks (U^2-Net-p, 'auto') are computed once per image; PSNR-S uses them whatever
-lambda1 is.
+`salicodec compress --saliency-weight L1 --importance-weight L2` writes the same bytes). One
+JSON line per (lambda1, lambda2): Kodak means of bpp and the metrics. The salient-object masks
+(U^2-Net-p, 'auto') are computed once per image; PSNR-S uses them whatever lambda1 is.
 """
 from __future__ import annotations
 
@@ -48,12 +48,12 @@ def main() -> int:
     if not files:
         raise SystemExit(f"no PNG images in {dataset}")
     names = [] if a.metrics == "none" else [m for m in a.metrics.split(",") if m]
-    lambda2s = a.importance_weight or [zoo.load_model(a.model).cfg.importance_weight]
+    decoder = zoo.load_model(a.model)
+    lambda2s = a.importance_weight or [decoder.cfg.importance_weight]
     images = []
     for f in files:
         rgb = load_rgb(f)
         images.append((f.stem, rgb, api.saliency_map_for(rgb, "auto")))
-    decoder = zoo.load_model(a.model)
     for l1 in a.saliency_weight:
         for l2 in lambda2s:
             net, t0, rows = api.with_mask_weights(decoder, l1, l2), time.perf_counter(), []

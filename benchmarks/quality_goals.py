@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 from salicodec.evaluation import report
@@ -39,9 +38,8 @@ def curves(out_dir: Path, images: list[str] | None = None) -> dict:
     if missing:
         raise SystemExit(f"{out_dir}: no records of {', '.join(missing)}")
     chosen = {stems[i] for i in images}
-    summary = report.summarise([r for r in records if r["image"] in chosen], metric_names)
-    return {codec: [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
-                    for row in rows] for codec, rows in summary.items()}
+    # as summary.json stores it: a mean that cannot be taken is None
+    return report.json_safe(report.summarise([r for r in records if r["image"] in chosen], metric_names))
 
 
 def main() -> None:

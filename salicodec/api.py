@@ -121,18 +121,21 @@ def _perceptual_loss():
     return DeepPerceptualLoss()
 
 
+def check_mask_weight(name: str, v) -> float:
+    """A channel-mask weight (lambda1 or lambda2) as a float, or SalicodecError naming `name`."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_MASK_WEIGHT:  # refuses nan
+        raise SalicodecError(f"{name} must be a number from 0 to {MAX_MASK_WEIGHT:g}, not {v!r}")
+    return float(v)
+
+
 def with_mask_weights(net: SaliCodec, saliency_weight: float | None = None,
                       importance_weight: float | None = None) -> SaliCodec:
     """The model with other channel-mask weights m1 = lambda1 s + lambda2 i (Sec. 3.4) for its
     encoder: the same parameters (shared, not copied), so the same weights hash and model name in
     the files, which any decoder of the model reads (the channel counts travel in the file)."""
-    changes = {}
-    for key, v in (("saliency_weight", saliency_weight), ("importance_weight", importance_weight)):
-        if v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_MASK_WEIGHT:
-            raise SalicodecError(f"{key} must be a number from 0 to {MAX_MASK_WEIGHT:g}, not {v!r}")
-        changes[key] = float(v)
+    changes = {key: check_mask_weight(key, v)
+               for key, v in (("saliency_weight", saliency_weight), ("importance_weight", importance_weight))
+               if v is not None}
     if not changes:
         return net
     other = copy.copy(net)  # a shallow copy: parameters and submodules are the model's own

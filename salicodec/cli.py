@@ -117,7 +117,7 @@ def _add_compress(sub) -> None:
 def _cmd_compress(args) -> int:
     from pathlib import Path
 
-    from .api import MAX_MASK_WEIGHT, MAX_REFINE_STEPS, compress
+    from .api import MAX_REFINE_STEPS, check_mask_weight, compress
     from .imageio import atomic_write_bytes, load_image
     from .saliency.args import saliency_from_args
 
@@ -130,8 +130,8 @@ def _cmd_compress(args) -> int:
     if args.refine_dpl and not args.refine:
         raise SalicodecError("--refine-dpl needs --refine STEPS")
     for flag, v in (("--saliency-weight", args.saliency_weight), ("--importance-weight", args.importance_weight)):
-        if v is not None and not 0 <= v <= MAX_MASK_WEIGHT:  # also refuses nan
-            raise SalicodecError(f"{flag} must be from 0 to {MAX_MASK_WEIGHT:g}")
+        if v is not None:
+            check_mask_weight(flag, v)  # before the image and its saliency are loaded
     img = load_image(args.input)
     sal = saliency_from_args(args, img.rgb)
     from tqdm import tqdm

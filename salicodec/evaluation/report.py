@@ -149,13 +149,13 @@ def read_csv(path) -> tuple[list[dict], list[str]]:
     return records, metric_names
 
 
-def _json_safe(obj):
+def json_safe(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
@@ -169,7 +169,7 @@ def write_json(path, summary, bd, state: RunState, config_dict: dict) -> None:
         "bd_rate_reference": REFERENCE_CODEC, "bd_rate_method": "Bjontegaard, PCHIP interpolation of log-rate over the common quality interval",
         "summary": summary, "bd_rate_pct": bd,
     }
-    atomic_write_bytes(path, json.dumps(_json_safe(doc), indent=1).encode(), force=True)
+    atomic_write_bytes(path, json.dumps(json_safe(doc), indent=1).encode(), force=True)
 
 
 def _f(v, digits=2) -> str:
