@@ -22,7 +22,9 @@ MAX_REFINE_STEPS = 10_000
 MAX_MASK_WEIGHT = 100.0  # lambda1 / lambda2 beyond this keep every channel everywhere anyway
 
 
-def _resolve_model(model, bpp) -> tuple[SaliCodec, str]:
+def resolve_model(model, bpp) -> tuple[SaliCodec, str]:
+    """The model `compress` codes with, and the name its files carry: a SaliCodec as given, a
+    shipped model's name, the model nearest `bpp`, or the default."""
     if isinstance(model, SaliCodec):
         return model, getattr(model, "zoo_name", "custom")
     if model is not None and bpp is not None:
@@ -167,8 +169,13 @@ def compress(image, model=None, *, bpp: float | None = None, saliency="auto", re
     rgb = loaded.rgb
     h, w = rgb.shape[:2]
     container.check_dimensions(w, h)
-    net, name = _resolve_model(model, bpp)
+    net, name = resolve_model(model, bpp)
     net = with_mask_weights(net, saliency_weight, importance_weight)
+    if isinstance(saliency, str) and saliency == "auto" and net.cfg.saliency_weight == 0 and not refine:
+        # lambda1 = 0 (the family's lower operating points): m1 = lambda2 i whatever the mask says,
+        # so the file is the same without it; skip the salient-object model. (A latent search
+        # still weights its distortion by the mask, Eq. 13, so refine keeps it.)
+        saliency = None
     x, s = encoder_input(rgb, saliency)
     code = net.encode_latents(x, s, refine_steps=refine, valid=(h, w), on_refine_step=on_refine_step,
                               refine_perceptual=_perceptual_loss() if refine_dpl else None)
@@ -202,7 +209,7 @@ def reconstruct(image, model=None, *, bpp: float | None = None, saliency="auto")
     loaded = _as_loaded(image)
     rgb = loaded.rgb
     h, w = rgb.shape[:2]
-    net, _ = _resolve_model(model, bpp)
+    net, _ = resolve_model(model, bpp)
     x, s = encoder_input(rgb, saliency)
     with torch.no_grad():
         a = net._analysis(x, s)

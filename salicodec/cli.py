@@ -105,8 +105,9 @@ def _add_compress(sub) -> None:
                    help="with --refine: the search minimises the paper's MSE + deep perceptual loss "
                         "(Eq. 13) instead of MSE alone; lower LPIPS, each step ~14x slower on a CPU")
     p.add_argument("--saliency-weight", type=float, metavar="L1",
-                   help="lambda1 of the channel mask m = L1*s + L2*i (Sec. 3.4; default: the model's, 1): "
-                        "how strongly salient positions keep channels; 0 spends no extra bits on them")
+                   help="lambda1 of the channel mask m = L1*s + L2*i (Sec. 3.4): how strongly salient "
+                        "positions keep channels; 0 spends no extra bits on them (default: the model's; "
+                        "salicodec models lists it; 1 where a mask, --roi or --roi-box names a region)")
     p.add_argument("--importance-weight", type=float, metavar="L2",
                    help="lambda2 of the channel mask (default: the model's): more keeps more channels, "
                         "a rate knob; any decoder of the model reads the result")
@@ -117,7 +118,7 @@ def _add_compress(sub) -> None:
 def _cmd_compress(args) -> int:
     from pathlib import Path
 
-    from .api import MAX_REFINE_STEPS, check_mask_weight, compress
+    from .api import MAX_REFINE_STEPS, check_mask_weight, compress, resolve_model
     from .imageio import atomic_write_bytes, load_image
     from .saliency.args import saliency_from_args
 
@@ -132,8 +133,20 @@ def _cmd_compress(args) -> int:
     for flag, v in (("--saliency-weight", args.saliency_weight), ("--importance-weight", args.importance_weight)):
         if v is not None:
             check_mask_weight(flag, v)  # before the image and its saliency are loaded
+    net, _ = resolve_model(args.model, args.bpp)  # an unknown model fails before the image is read
     img = load_image(args.input)
-    sal = saliency_from_args(args, img.rgb)
+    saliency_weight = args.saliency_weight
+    named_region = args.saliency not in ("auto", "none") or bool(args.roi) or bool(args.roi_box)
+    if saliency_weight is None and named_region and net.cfg.saliency_weight == 0:
+        # The family's lower operating points code with lambda1 = 0 (docs/MODELS.md): the
+        # detector's mask did not pay there. A region the user names must still get its bits, so
+        # it gets the paper's lambda1 = 1 (all channels kept there).
+        saliency_weight = 1.0
+    lambda1 = net.cfg.saliency_weight if saliency_weight is None else saliency_weight
+    if lambda1 == 0 and not named_region and not args.refine:
+        sal = None  # m1 = lambda2 i whatever the mask: the same file without the detector's run
+    else:
+        sal = saliency_from_args(args, img.rgb)
     from tqdm import tqdm
 
     # A refining encode takes minutes on a CPU: show its steps on a terminal (not in logs).
@@ -141,7 +154,7 @@ def _cmd_compress(args) -> int:
               disable=None if args.refine else True) as bar:
         data = compress(img, args.model, bpp=args.bpp, saliency=sal, refine=args.refine,
                         refine_dpl=args.refine_dpl, on_refine_step=lambda n: bar.update(n - bar.n),
-                        saliency_weight=args.saliency_weight, importance_weight=args.importance_weight)
+                        saliency_weight=saliency_weight, importance_weight=args.importance_weight)
     atomic_write_bytes(args.output, data, force=args.force)
     h, w = img.rgb.shape[:2]
     print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (w * h):.4f} bpp")
@@ -215,7 +228,7 @@ def _add_models(sub) -> None:
 def _cmd_models(args) -> int:
     import json
 
-    from .models.zoo import default_model, list_models
+    from .models.zoo import default_model, list_models, load_model
 
     shipped = list_models(include_superseded=True)
     models = [m for m in shipped if not m.superseded_by]
@@ -223,20 +236,24 @@ def _cmd_models(args) -> int:
         print(json.dumps([m.__dict__ for m in models], indent=2))
         return 0
     default = default_model().name if models else None
-    print(f"{'name':22s} {'target':>6s} {'bpp':>7s} {'PSNR':>7s} {'MS-SSIM':>8s} {'LPIPS':>7s} {'LPIPS-A':>7s}")
+    print(f"{'name':18s} {'target':>6s} {'bpp':>7s} {'PSNR':>7s} {'MS-SSIM':>8s} {'LPIPS':>7s} {'LPIPS-A':>7s}  "
+          f"{'λ1/λ2':9s} weights")
     for m in models:
         f = m.measured
         def fmt(key, spec):
             return format(f[key], spec) if key in f else "-"
+        cfg = load_model(m.name).cfg  # the mask weights it codes with: its entry's, or its file's
         mark = " (default)" if m.name == default else ""
-        print(f"{m.name:22s} {m.target_bpp:6.2f} {fmt('bpp', '7.4f')} {fmt('psnr', '7.2f')} "
-              f"{fmt('ms_ssim', '8.4f')} {fmt('lpips', '7.4f')} {fmt('lpips_alex', '7.4f')}{mark}")
+        print(f"{m.name:18s} {m.target_bpp:6.2f} {fmt('bpp', '7.4f')} {fmt('psnr', '7.2f')} "
+              f"{fmt('ms_ssim', '8.4f')} {fmt('lpips', '7.4f')} {fmt('lpips_alex', '7.4f')}  "
+              f"{f'{cfg.saliency_weight:g}/{cfg.importance_weight:g}':9s} {m.weights_of or 'own'}{mark}")
     old = [m for m in shipped if m.superseded_by]
     if old:
         print("superseded (still decode their files; --model NAME): "
               + ", ".join(f"{m.name} -> {m.superseded_by}" for m in old))
     print("figures: Kodak (24 images); LPIPS: VGG-16 (the network of the training loss), "
-          "LPIPS-A: AlexNet (independent of it); see docs/MODELS.md")
+          "LPIPS-A: AlexNet (independent of it); λ1/λ2: the channel-mask weights it codes with "
+          "(m = λ1·saliency + λ2·importance); weights: another model's file it codes with; see docs/MODELS.md")
     return 0
 
 

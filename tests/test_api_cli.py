@@ -41,7 +41,13 @@ def test_registry_files_exist_and_match(default_name):
         base_sd = torch.load(zoo.ZOO_DIR / base.file, map_location="cpu", weights_only=True)["state_dict"]
         assert stored["state_dict"] and all(k.startswith(("d1.", "d2.", "ctx_y.", "ctx_z.")) for k in stored["state_dict"])
         assert not any(torch.equal(v, base_sd[k]) for k, v in stored["state_dict"].items()), m.name
-    assert sum((zoo.ZOO_DIR / m.file).stat().st_size for m in shipped.values()) <= 40e6
+    # an operating point repeats its source's file, digest and base, and adds only mask weights
+    for m in shipped.values():
+        if m.weights_of:
+            src = shipped[m.weights_of]
+            assert not src.weights_of and (m.file, m.sha256, m.base) == (src.file, src.sha256, src.base), m.name
+            assert m.coding, f"{m.name}: an operating point without coding weights is its source"
+    assert sum((zoo.ZOO_DIR / f).stat().st_size for f in {m.file for m in shipped.values()}) <= 40e6
 
 
 def test_api_roundtrip_default_model(default_name):
@@ -196,3 +202,84 @@ def test_channel_mask_weights_are_an_encoder_knob_that_every_decoder_reads(tmp_p
                      "--importance-weight", str(cfg.importance_weight * 1.5)]) == 0
     assert out.read_bytes() == api.compress(rgb, "sali-gpu-0.67-v5", saliency="none",
                                             importance_weight=cfg.importance_weight * 1.5)
+
+
+def test_an_operating_point_codes_with_its_source_weights_and_its_own_mask_weights(kodak_dir):
+    """An entry with `weights_of` shares its source's parameters (loaded once) and weights hash,
+    codes with its own lambda1 / lambda2, and names itself in its files; decoding needs nothing
+    else, and the source's own model is untouched."""
+    points = [m for m in zoo.list_models(include_superseded=True) if m.weights_of]
+    if not points:
+        pytest.skip("no operating point ships")
+    from salicodec import container
+
+    rgb = np.asarray(Image.open(kodak_dir / "kodim23.png").convert("RGB"))[96:352, 256:512]
+    for m in points:
+        point, source = zoo.load_model(m.name), zoo.load_model(m.weights_of)
+        assert next(point.parameters()) is next(source.parameters())
+        assert point.weights_hash() == source.weights_hash()
+        for key, v in m.coding.items():
+            assert getattr(point.cfg, key) == v
+        data = api.compress(rgb, m.name)
+        f = container.unpack(data)
+        assert f.model == m.name
+        again = api.compress(rgb, m.weights_of, **m.coding)  # the same symbols under the source's name
+        assert container.unpack(again).sections == f.sections and container.unpack(again).model == m.weights_of
+        assert np.array_equal(np.asarray(api.decompress(data)), np.asarray(api.decompress(again)))
+        assert zoo.load_model(m.weights_of).cfg == source.cfg != point.cfg
+
+
+def test_cli_lambda1_zero_skips_the_detector_and_named_regions_still_get_bits(tmp_path, capsys, monkeypatch, kodak_dir):
+    """With a lambda1 = 0 model the detector's mask cannot change the file, so `--saliency auto`
+    does not run it; a region the user names (--roi-box, a mask) is coded with lambda1 = 1."""
+    name = next((m.name for m in zoo.list_models() if zoo.load_model(m.name).cfg.saliency_weight == 0), None)
+    if name is None:
+        pytest.skip("no lambda1 = 0 model in the family")
+    rgb = np.asarray(Image.open(kodak_dir / "kodim04.png").convert("RGB"))[64:320, 128:384]
+    src = tmp_path / "in.png"
+    Image.fromarray(rgb).save(src)
+    import salicodec.saliency as saliency_pkg
+
+    def no_detector(*a, **k):
+        raise AssertionError("the salient-object model ran")
+
+    monkeypatch.setattr(saliency_pkg, "saliency_map", no_detector)
+    out = {k: tmp_path / f"{k}.sali" for k in ("auto", "none", "box", "box0")}
+    assert cli.main(["compress", str(src), "-o", str(out["auto"]), "--model", name]) == 0
+    assert cli.main(["compress", str(src), "-o", str(out["none"]), "--model", name, "--saliency", "none"]) == 0
+    assert out["auto"].read_bytes() == out["none"].read_bytes() == api.compress(rgb, name, saliency="auto")
+    box = ["--saliency", "none", "--roi-box", "64,64,192,192"]
+    assert cli.main(["compress", str(src), "-o", str(out["box"]), "--model", name] + box) == 0
+    assert cli.main(["compress", str(src), "-o", str(out["box0"]), "--model", name, "--saliency-weight", "0"] + box) == 0
+    mask = np.zeros(rgb.shape[:2], np.float32)
+    mask[64:192, 64:192] = 1.0
+    assert out["box"].read_bytes() == api.compress(rgb, name, saliency=mask, saliency_weight=1.0)
+    assert len(out["box"].read_bytes()) > len(out["none"].read_bytes())
+    assert out["box0"].read_bytes() == out["none"].read_bytes()
+    capsys.readouterr()
+
+
+def test_export_adds_an_operating_point_and_refuses_bad_ones(tmp_path, monkeypatch):
+    import shutil
+
+    from salicodec.training import export
+
+    reg = tmp_path / "registry.json"
+    shutil.copy(zoo.REGISTRY, reg)
+    monkeypatch.setattr(export, "REGISTRY", reg)
+    source = next(m for m in zoo.list_models(include_superseded=True) if not m.weights_of)
+    e = export.add_operating_point("test-point", source.name, 0.5, 0, 0.8, "a test")
+    assert (e["file"], e["sha256"], e.get("base", "")) == (source.file, source.sha256, source.base)
+    assert e["coding"] == {"saliency_weight": 0.0, "importance_weight": 0.8}
+    stored = json.loads(reg.read_text())
+    assert [m["name"] for m in stored["models"]].count("test-point") == 1
+    assert stored["default"] == json.loads(zoo.REGISTRY.read_text())["default"]
+    for args, match in ((("p2", "no-such-model", 0.5, 0, 0.8), "not in the registry"),
+                        (("p2", "test-point", 0.5, 0, 0.8), "itself an operating point"),
+                        (("p2", source.name, 0.5, None, None), "needs"),
+                        (("p2", source.name, 0.5, -1, 0.8), "from 0 to"),
+                        (("p2", source.name, 0.5, 0, float("nan")), "from 0 to"),
+                        ((source.name, source.name, 0.5, 0, 0.8), "weights of its own")):
+        with pytest.raises(SalicodecError, match=match):
+            export.add_operating_point(*args)
+    assert json.loads(reg.read_text()) == stored  # a refused entry changes nothing

@@ -156,12 +156,12 @@ def compress_from_analysis(rgb: np.ndarray, analyses: AnalysisSet, model=None) -
     import torch
 
     from .. import container
-    from ..api import _as_loaded, _resolve_model, latent_grid, pack_file
+    from ..api import _as_loaded, resolve_model, latent_grid, pack_file
 
     loaded = _as_loaded(rgb)
     h, w = loaded.rgb.shape[:2]
     container.check_dimensions(w, h)
-    net, name = _resolve_model(model if model is not None else analyses.meta["model"], None)
+    net, name = resolve_model(model if model is not None else analyses.meta["model"], None)
     if net.weights_hash().hex() != analyses.meta["weights_hash"]:
         raise SalicodecError(f"the analyses of {name} were made with other weights than the shipped ones")
     key = image_key(loaded.rgb)

@@ -15,9 +15,19 @@ base's file name and sha256. Loading folds the base in and checks its digest; th
 weights hash (the file header's) and every file it writes are the same as with a full copy.
 A base is always a full file (no chains), and a base cannot leave the zoo while a delta names it
 (tests/test_api_cli.py checks).
+
+An entry may also be an *operating point* of another entry's weights: `weights_of` names that
+entry (whose file, sha256 and base it repeats) and `coding` sets the channel-mask weights
+lambda1 / lambda2 of m1 = lambda1 s + lambda2 i (Sec. 3.4) its encoder uses. The mask is an
+encoder-side choice whose channel counts travel in the file, so such an entry costs no bytes in
+the zoo: a better-trained model coded with fewer channels can serve a lower target better than
+that target's own model (docs/MODELS.md, "Operating points"). Its files carry its own name and
+the shared weights hash; both entries decode them.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import io
 import json
@@ -44,6 +54,24 @@ class ModelInfo:
     description: str = ""
     superseded_by: str = ""
     base: str = ""  # a delta file's base model (module docstring); "" for a full file
+    weights_of: str = ""  # an operating point's source entry (module docstring); "" for its own weights
+    coding: dict = field(default_factory=dict, hash=False, compare=False)  # lambda1/lambda2 overrides
+
+
+CODING_KEYS = ("saliency_weight", "importance_weight")
+MAX_CODING_WEIGHT = 100.0  # as api.MAX_MASK_WEIGHT: beyond it every channel is kept everywhere
+
+
+def check_coding(name: str, coding: dict) -> dict:
+    """An entry's `coding` as {key: float}, or SalicodecError: only the mask weights, 0..100."""
+    if not isinstance(coding, dict) or set(coding) - set(CODING_KEYS):
+        raise SalicodecError(f"model {name!r}: 'coding' may set only {', '.join(CODING_KEYS)}")
+    out = {}
+    for k, v in coding.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_CODING_WEIGHT:
+            raise SalicodecError(f"model {name!r}: coding {k} must be a number from 0 to {MAX_CODING_WEIGHT:g}")
+        out[k] = float(v)
+    return out
 
 
 def list_models(include_superseded: bool = False) -> list[ModelInfo]:
@@ -52,7 +80,8 @@ def list_models(include_superseded: bool = False) -> list[ModelInfo]:
         return []
     entries = json.loads(REGISTRY.read_text())["models"]
     models = [ModelInfo(e["name"], e["file"], e["sha256"], float(e["target_bpp"]),
-                        e.get("measured", {}), e.get("description", ""), e.get("superseded_by", ""), e.get("base", ""))
+                        e.get("measured", {}), e.get("description", ""), e.get("superseded_by", ""), e.get("base", ""),
+                        e.get("weights_of", ""), check_coding(e["name"], e.get("coding", {})))
               for e in entries]
     return models if include_superseded else [m for m in models if not m.superseded_by]
 
@@ -149,15 +178,26 @@ def load_checkpoint(path: Path) -> tuple[SaliCodec, dict]:
     return model, ck.get("meta", {})
 
 
-@lru_cache(maxsize=8)
-def load_model(name: str) -> SaliCodec:
-    info = model_info(name)
-    path = ZOO_DIR / info.file
+@lru_cache(maxsize=None)  # bounded by the zoo (~5 MB a model in float32)
+def _load_file(file: str, sha256: str) -> SaliCodec:
+    """A zoo weights file, checked against its digest; loaded once however many entries use it."""
+    path = ZOO_DIR / file
     if not path.is_file():
-        raise SalicodecError(f"weights file of model {name!r} is missing: {path}")
+        raise SalicodecError(f"weights file {file} is missing: {path}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != info.sha256:
-        raise SalicodecError(f"weights file of model {name!r} is damaged (sha256 mismatch)")
+    if digest != sha256:
+        raise SalicodecError(f"weights file {file} is damaged (sha256 mismatch)")
     model, _ = load_checkpoint(path)
+    return model
+
+
+@lru_cache(maxsize=16)
+def load_model(name: str) -> SaliCodec:
+    """The zoo model `name`: its weights, with its entry's coding weights (an operating point's
+    lambda1 / lambda2) in its config. Entries that share a file share its parameters."""
+    info = model_info(name)
+    weights = _load_file(info.file, info.sha256)
+    model = copy.copy(weights)  # shallow: parameters and submodules stay the file's, loaded once
+    model.cfg = dataclasses.replace(weights.cfg, **info.coding)
     model.zoo_name = name
     return model

@@ -5,6 +5,9 @@
 A decoder-only fine-tune ships as a delta of the model it started from (`--base NAME`: only the
 tensors that differ, D1, are stored; salicodec/models/zoo.py). `--rebase NAME --base BASE`
 rewrites a model already in the zoo as such a delta, after checking that it loads bit-identical.
+`--operating-point NAME --weights-of MODEL --saliency-weight L1 --importance-weight L2` adds an
+entry that codes with MODEL's weights file and other channel-mask weights (no new file;
+salicodec/models/zoo.py).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import torch
 
 from ..errors import SalicodecError
 from ..models.codec import CodecConfig, SaliCodec
-from ..models.zoo import REGISTRY, ZOO_DIR, load_checkpoint, save_checkpoint
+from ..models.zoo import REGISTRY, ZOO_DIR, check_coding, load_checkpoint, save_checkpoint
 
 
 def _base_file(reg: dict, base: str) -> Path:
@@ -67,6 +70,36 @@ def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make
     return entry
 
 
+def add_operating_point(name: str, weights_of: str, target_bpp: float, saliency_weight: float | None,
+                        importance_weight: float | None, description: str = "", make_default: bool = False) -> dict:
+    """A registry entry that codes with zoo model `weights_of`'s file (its name, sha256 and base
+    repeated) and the channel-mask weights given (`coding`); the zoo gains no bytes."""
+    reg = json.loads(REGISTRY.read_text())
+    src = next((m for m in reg["models"] if m["name"] == weights_of), None)
+    if src is None:
+        raise SalicodecError(f"--weights-of {weights_of!r} is not in the registry")
+    if src.get("weights_of"):
+        raise SalicodecError(f"--weights-of {weights_of!r} is itself an operating point; name {src['weights_of']!r}")
+    if any(m["name"] == name for m in reg["models"] if m.get("weights_of") != weights_of):
+        raise SalicodecError(f"{name!r} is already a model with weights of its own")
+    coding = {k: v for k, v in (("saliency_weight", saliency_weight), ("importance_weight", importance_weight))
+              if v is not None}
+    if not coding:
+        raise SalicodecError("an operating point needs --saliency-weight and/or --importance-weight")
+    coding = check_coding(name, coding)
+    entry = {"name": name, "file": src["file"], "sha256": src["sha256"], "target_bpp": target_bpp,
+             "description": description, "steps": src.get("steps", 0), "weights_of": weights_of,
+             "coding": coding, "measured": {}}  # filled by benchmarks/codec_kodak.py --update-registry
+    if src.get("base"):
+        entry["base"] = src["base"]
+    reg["models"] = [m for m in reg["models"] if m["name"] != name] + [entry]
+    reg["models"].sort(key=lambda m: m["target_bpp"])
+    if make_default:
+        reg["default"] = name
+    REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+    return entry
+
+
 def rebase(name: str, base: str) -> dict:
     """Rewrite zoo model `name` as a delta of zoo model `base`; the loaded weights (and so its
     weights hash and every file it writes) must come out bit-identical, or nothing changes."""
@@ -107,8 +140,19 @@ def main() -> None:
     ap.add_argument("--default", action="store_true", help="make it the default model")
     ap.add_argument("--importance-weight", type=float, default=None,
                     help="λ2 of the channel mask at coding time (default: the trained config's, 1)")
+    ap.add_argument("--operating-point", metavar="NAME",
+                    help="add entry NAME coding with --weights-of MODEL's file and other mask weights")
+    ap.add_argument("--weights-of", metavar="MODEL", help="with --operating-point: the zoo model whose file it uses")
+    ap.add_argument("--saliency-weight", type=float, default=None,
+                    help="with --operating-point: λ1 of the channel mask at coding time")
     a = ap.parse_args()
     try:
+        if a.operating_point:
+            if not a.weights_of or a.target_bpp is None or a.checkpoint or a.rebase:
+                ap.error("--operating-point NAME needs --weights-of MODEL and --target-bpp, and no checkpoint")
+            print(json.dumps(add_operating_point(a.operating_point, a.weights_of, a.target_bpp, a.saliency_weight,
+                                                 a.importance_weight, a.description, a.default), indent=2))
+            return
         if a.rebase:
             if not a.base or a.checkpoint:
                 ap.error("--rebase NAME needs --base BASE and no checkpoint")
