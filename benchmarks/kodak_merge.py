@@ -14,6 +14,9 @@ same images and the metrics agree. Peak memory is taken with the records (the ba
 run's probes). Writes DIR/per_image.csv, summary.json, report.md and the rate-distortion plots,
 as `salicodec eval` does; the crop figure needs the reconstructions, which are not merged.
 
+With --keep-base-as CODEC=NAME (e.g. ours=ours-v5), the base's rows of CODEC are kept under NAME
+before the NEW runs replace them: a family's earlier members stay in the table beside the new.
+
 With --add-metrics, the NEW runs add columns instead of replacing points: a run of the same
 encodes with another metric (`salicodec eval … --metrics psnr,lpips-alex`) gives each base
 record the metrics it lacks, refused unless every matched record is the same file (equal size)
@@ -82,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--add-metrics", action="store_true",
                     help="the new runs add metric columns to the base's records (same encodes) instead of replacing points")
+    ap.add_argument("--keep-base-as", metavar="CODEC=NAME", action="append", default=[],
+                    help="keep the base's rows of CODEC under the name NAME (before the new runs replace CODEC's); "
+                         "repeatable")
     ap.add_argument("--command", default="benchmarks/kodak_merge.py", help="the command shown in report.md")
     a = ap.parse_args(argv)
     base_csv = a.base_csv or (a.base / "per_image.csv" if a.base else None)
@@ -98,11 +104,19 @@ def main(argv: list[str] | None = None) -> int:
             loaded.append((recs, memory_of(doc["summary"]), metrics))
             for name, info in doc["codecs"].items():
                 new_codecs.setdefault(family(name), []).append(info)
+        base_memory, base_codecs = memory_of(base_doc["summary"]), dict(base_doc["codecs"])
+        for rename in a.keep_base_as:
+            old, sep, new = rename.partition("=")
+            if not sep or not new or new == old:
+                raise ValueError(f"--keep-base-as wants CODEC=NAME, not {rename!r}")
+            base = report.rename_codec(base, old, new)
+            base_memory = {(new if c == old else c, t): v for (c, t), v in base_memory.items()}
+            base_codecs[new] = dict(base_codecs.pop(old), name=new)
     except (OSError, ValueError, KeyError) as e:
         print(f"kodak_merge: {e}", file=sys.stderr)
         return 2
     if a.add_metrics:
-        records, memory = base, memory_of(base_doc["summary"])
+        records, memory = base, base_memory
         for d, (recs, _, metrics) in zip(a.new, loaded):
             try:
                 records, base_metrics, unmatched = report.add_metric_columns(records, base_metrics, recs, metrics)
@@ -113,11 +127,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"kodak_merge: {d}: {unmatched} records have no base record (ignored)", file=sys.stderr)
         new_codecs = {}  # same encodes: the codecs' descriptions stay the base's
     else:
-        records, memory, base_metrics = merge(base, memory_of(base_doc["summary"]), base_metrics, loaded)
+        records, memory, base_metrics = merge(base, base_memory, base_metrics, loaded)
     summary = report.summarise(records, base_metrics, memory)
     bd = report.bd_rates(summary)
     images = sorted({r["image"] for r in records})
-    codecs = dict(base_doc["codecs"])
+    codecs = base_codecs
     for fam, infos in new_codecs.items():
         if fam not in codecs:  # a family the base has not seen (e.g. ours-refine100): list what made it
             codecs[fam] = dict(infos[0], name=fam, settings="; ".join(i["settings"] for i in infos))

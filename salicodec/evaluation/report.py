@@ -62,6 +62,18 @@ def summarise(records: list[dict], metric_names: list[str], memory: dict | None 
     return dict(out)
 
 
+def rename_codec(records: list[dict], old: str, new: str) -> list[dict]:
+    """The records with codec `old` relabelled `new` (copies; the rest as they are): a codec's
+    earlier rows kept beside the rows that replace them under its name. Refused (ValueError)
+    when there is no `old` or there already is a `new`."""
+    codecs = {r["codec"] for r in records}
+    if old not in codecs:
+        raise ValueError(f"no records of codec {old!r} to rename")
+    if new in codecs:
+        raise ValueError(f"there already are records of codec {new!r}")
+    return [dict(r, codec=new) if r["codec"] == old else r for r in records]
+
+
 def add_metric_columns(base: list[dict], base_metrics: list[str],
                        new: list[dict], new_metrics: list[str],
                        rel_tol: float = 1e-4) -> tuple[list[dict], list[str], int]:

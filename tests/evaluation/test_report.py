@@ -144,3 +144,16 @@ def test_a_metric_measured_later_joins_the_records_of_the_same_files():
                                   ["lpips-alex"])
     with pytest.raises(ValueError, match="adds no value"):
         report.add_metric_columns(records, names, new[:2], ["psnr", "lpips-alex"])
+
+
+def test_a_codecs_earlier_rows_can_be_kept_under_another_name():
+    from salicodec.evaluation import report
+
+    base = [_record("ours", "a.png", 0.5, 30, psnr=30.0), _record("webp", "a.png", 0.5, 32, psnr=31.0)]
+    kept = report.rename_codec(base, "ours", "ours-v5")
+    assert [r["codec"] for r in kept] == ["ours-v5", "webp"] and base[0]["codec"] == "ours"
+    assert kept[0]["metrics"] == base[0]["metrics"] and kept[1] is base[1]
+    with pytest.raises(ValueError, match="no records"):
+        report.rename_codec(base, "jpeg", "jpeg-old")
+    with pytest.raises(ValueError, match="already"):
+        report.rename_codec(base, "ours", "webp")
