@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--keep-base-as wants CODEC=NAME, not {rename!r}")
             base = report.rename_codec(base, old, new)
             base_memory = {(new if c == old else c, t): v for (c, t), v in base_memory.items()}
-            base_codecs[new] = dict(base_codecs.pop(old), name=new)
+            info = base_codecs.pop(old)
+            base_codecs[new] = dict(info, name=new, settings=f"{info.get('settings', '')}; the rows of {old!r} "
+                                                           "before a later merge replaced them")
     except (OSError, ValueError, KeyError) as e:
         print(f"kodak_merge: {e}", file=sys.stderr)
         return 2

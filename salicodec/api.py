@@ -159,7 +159,9 @@ def compress(image, model=None, *, bpp: float | None = None, saliency="auto", re
     slower on a CPU (VGG-16); needs the weights of `salicodec weights fetch`.
     saliency_weight / importance_weight: lambda1 / lambda2 of the channel mask (default: the
     model's; with_mask_weights): how many channels salient positions and the importance map keep,
-    an encoder-side rate knob that every decoder of the model reads.
+    an encoder-side rate knob that every decoder of the model reads. The family's lower members
+    have lambda1 = 0 (`salicodec models`): a mask of yours then changes nothing unless you pass
+    saliency_weight (1: its positions keep every channel, as the CLI does for --roi / --roi-box).
     """
     if isinstance(refine, bool) or not isinstance(refine, int) or not 0 <= refine <= MAX_REFINE_STEPS:
         raise SalicodecError(f"refine must be an integer from 0 to {MAX_REFINE_STEPS}, not {refine!r}")
