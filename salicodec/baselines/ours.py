@@ -3,7 +3,8 @@
 It reads the model registry (`salicodec.models.zoo.list_models()`, entries with `.name` and
 `.target_bpp`) and codes through the public API (`salicodec.compress` / `salicodec.decompress`),
 exactly as a user would. Nothing is rate-matched: a model's rate is what it achieves, recorded
-beside its nominal target. `ours:<model>` restricts the entry to one model; `ours-refine<N>`
+beside its nominal target. `ours:<model>` restricts the entry to one model (any shipped one,
+superseded included, so that earlier rows can be measured again); `ours-refine<N>`
 (and `ours-refine<N>:<model>`) is the same family with N steps of encoder-side latent refinement
 (`compress(..., refine=N)`, models/refine.py), a curve of its own; `-nosal` (`ours-nosal`,
 `ours-refine<N>-nosal`, each with `:<model>`) codes with `saliency='none'` (no salient-object
@@ -88,7 +89,8 @@ class Salicodec:
         models = list_models()
         if not models:
             raise CodecUnavailable("salicodec codec: no shipped models in the registry")
-        if self.model is not None and self.model not in [m.name for m in models]:
+        # a named model may be a superseded one (the rows it made stay reproducible)
+        if self.model is not None and self.model not in [m.name for m in list_models(include_superseded=True)]:
             raise CodecUnavailable(f"salicodec codec: no shipped model named {self.model!r}")
         if self.analyses is not None:
             for p in self.rate_points():
@@ -96,7 +98,7 @@ class Salicodec:
 
     def rate_points(self) -> list[RatePoint]:
         _, _, list_models = self._api()
-        points = [RatePoint(m.name, float(m.target_bpp)) for m in list_models()]
+        points = [RatePoint(m.name, float(m.target_bpp)) for m in list_models(include_superseded=self.model is not None)]
         if self.model is not None:
             points = [p for p in points if p.setting == self.model]
         return sorted(points, key=lambda p: p.nominal_bpp)

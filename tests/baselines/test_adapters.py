@@ -68,3 +68,19 @@ def test_codec_lists():
 def test_unknown_model_of_ours_is_unavailable_not_a_crash():
     with pytest.raises(CodecUnavailable):
         make_codec("ours:no-such-model").check_available()
+
+
+def test_ours_is_the_family_and_ours_name_any_shipped_model():
+    """`ours` is one point per current member; `ours:NAME` also takes a superseded model, so
+    that the rows it made can be measured again."""
+    from salicodec.models import zoo
+
+    family = [m.name for m in zoo.list_models()]
+    assert [p.setting for p in make_codec("ours").rate_points()] == sorted(
+        family, key=lambda n: zoo.model_info(n).target_bpp)
+    old = next((m for m in zoo.list_models(include_superseded=True) if m.superseded_by), None)
+    if old is None:
+        pytest.skip("no superseded model ships")
+    entry = make_codec(f"ours:{old.name}")
+    entry.check_available()
+    assert [(p.setting, p.nominal_bpp) for p in entry.rate_points()] == [(old.name, old.target_bpp)]
