@@ -317,6 +317,24 @@ class Trainer:
         def request_stop(signum, frame):
             stop["now"] = True
 
+        def log_row() -> None:
+            nonlocal t_prev, step_prev
+            now = time.time()
+            last["images_per_s"] = (self.step - step_prev) * cfg.batch_size / max(now - t_prev, 1e-9)
+            last["lr"] = lr_at(cfg, self.step - 1)
+            t_prev, step_prev = now, self.step
+            new = not csv_path.exists()
+            with open(csv_path, "a", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=["step"] + sorted(last))
+                if new:
+                    w.writeheader()
+                w.writerow({"step": self.step, **last})
+            if writer is not None:
+                for k, v in last.items():
+                    writer.add_scalar(k, v, self.step)
+            self.log(f"step {self.step} loss {last['loss']:.4f} bpp {last['bpp']:.3f} "
+                     + (f"mse {last['mse']:.5f} " if "mse" in last else "") + f"{last['images_per_s']:.1f} img/s")
+
         previous = {}
         if threading_main():
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -325,24 +343,12 @@ class Trainer:
             x, s = sampler.batch(per_rank, cfg.seed, self.step, self.rank)
             last = self.train_step(x, s)
             if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == end_step):
-                now = time.time()
-                last["images_per_s"] = (self.step - step_prev) * cfg.batch_size / max(now - t_prev, 1e-9)
-                last["lr"] = lr_at(cfg, self.step - 1)
-                t_prev, step_prev = now, self.step
-                new = not csv_path.exists()
-                with open(csv_path, "a", newline="") as f:
-                    w = csv.DictWriter(f, fieldnames=["step"] + sorted(last))
-                    if new:
-                        w.writeheader()
-                    w.writerow({"step": self.step, **last})
-                if writer is not None:
-                    for k, v in last.items():
-                        writer.add_scalar(k, v, self.step)
-                self.log(f"step {self.step} loss {last['loss']:.4f} bpp {last['bpp']:.3f} "
-                         + (f"mse {last['mse']:.5f} " if "mse" in last else "") + f"{last['images_per_s']:.1f} img/s")
+                log_row()
             if time.time() - last_ckpt > 60 * cfg.checkpoint_minutes:
                 self.save()
                 last_ckpt = time.time()
+        if self.rank == 0 and last and step_prev != self.step:
+            log_row()  # stopped by the time budget or a signal between two log steps: log where it ended
         self.save()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -43,6 +43,21 @@ def test_loss_falls(image_dir, tmp_path):
     assert np.mean(dist[-8:]) < 0.8 * np.mean(dist[:8])
 
 
+def test_a_run_stopped_by_its_time_budget_logs_where_it_ended(image_dir, tmp_path):
+    """The budget ends between two log steps (log_every 1000): the last step is still in
+    log.csv, so a short chunk on a slow machine leaves a log (and the checkpoint's step)."""
+    import csv
+
+    torch.set_num_threads(1)
+    d = tiny_config(image_dir).to_dict()
+    d["log_every"] = 1000
+    tr = Trainer(TrainConfig.from_dict(d), tmp_path / "run", device="cpu", log=lambda *_: None)
+    tr.run(tr.make_sampler(), time_budget_min=0.05)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert 0 < tr.step < 1000 and [int(r["step"]) for r in rows] == [tr.step]
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == tr.step
+
+
 def test_resume_continues_exactly(image_dir, tmp_path):
     torch.set_num_threads(1)
     cfg = tiny_config(image_dir)
