@@ -1,8 +1,6 @@
 """Python API: `compress(image) -> bytes` and `decompress(data) -> PIL.Image.Image`."""
 from __future__ import annotations
 
-import copy
-import dataclasses
 import functools
 
 import numpy as np
@@ -14,12 +12,12 @@ from . import container
 from .errors import FormatError, SalicodecError
 from .imageio import LoadedImage, to_rgb_array
 from .models import zoo
-from .models.codec import STAGE1_FACTOR, TOTAL_FACTOR, SaliCodec
+from .models.codec import (MAX_MASK_WEIGHT, STAGE1_FACTOR, TOTAL_FACTOR, SaliCodec,  # noqa: F401
+                           check_mask_weight, with_mask_weights)
 from .models.masks import ceil_div
 
 
 MAX_REFINE_STEPS = 10_000
-MAX_MASK_WEIGHT = 100.0  # lambda1 / lambda2 beyond this keep every channel everywhere anyway
 
 
 def resolve_model(model, bpp) -> tuple[SaliCodec, str]:
@@ -121,28 +119,6 @@ def _perceptual_loss():
     from .metrics.lpips import DeepPerceptualLoss
 
     return DeepPerceptualLoss()
-
-
-def check_mask_weight(name: str, v) -> float:
-    """A channel-mask weight (lambda1 or lambda2) as a float, or SalicodecError naming `name`."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_MASK_WEIGHT:  # refuses nan
-        raise SalicodecError(f"{name} must be a number from 0 to {MAX_MASK_WEIGHT:g}, not {v!r}")
-    return float(v)
-
-
-def with_mask_weights(net: SaliCodec, saliency_weight: float | None = None,
-                      importance_weight: float | None = None) -> SaliCodec:
-    """The model with other channel-mask weights m1 = lambda1 s + lambda2 i (Sec. 3.4) for its
-    encoder: the same parameters (shared, not copied), so the same weights hash and model name in
-    the files, which any decoder of the model reads (the channel counts travel in the file)."""
-    changes = {key: check_mask_weight(key, v)
-               for key, v in (("saliency_weight", saliency_weight), ("importance_weight", importance_weight))
-               if v is not None}
-    if not changes:
-        return net
-    other = copy.copy(net)  # a shallow copy: parameters and submodules are the model's own
-    other.cfg = dataclasses.replace(net.cfg, **changes)
-    return other
 
 
 def compress(image, model=None, *, bpp: float | None = None, saliency="auto", refine: int = 0,

@@ -142,11 +142,8 @@ def _cmd_compress(args) -> int:
         # detector's mask did not pay there. A region the user names must still get its bits, so
         # it gets the paper's lambda1 = 1 (all channels kept there).
         saliency_weight = 1.0
-    lambda1 = net.cfg.saliency_weight if saliency_weight is None else saliency_weight
-    if lambda1 == 0 and not named_region and not args.refine:
-        sal = None  # m1 = lambda2 i whatever the mask: the same file without the detector's run
-    else:
-        sal = saliency_from_args(args, img.rgb)
+    # 'auto' alone goes to compress as is: it skips the detector where the mask cannot matter
+    sal = "auto" if args.saliency == "auto" and not named_region else saliency_from_args(args, img.rgb)
     from tqdm import tqdm
 
     # A refining encode takes minutes on a CPU: show its steps on a terminal (not in logs).

@@ -13,6 +13,8 @@ decoder reproduces the encoder's tables exactly whatever torch's thread count is
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import hashlib
 from dataclasses import asdict, dataclass, fields
 
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import entropy
+from ..errors import SalicodecError
 from .context import ContextModel, IncrementalContext
 from .layers import NonLocalBlock, ResidualBlock, Upsample2x
 from .masks import channel_mask, kept_channels, mask_from_counts
@@ -432,3 +435,28 @@ class SaliCodec(nn.Module):
         if encoder:
             return coder.finish(), pred_bits, table_bits, vals
         return torch.from_numpy(symbols_all).view(c, h, w), None, None, vals
+
+
+MAX_MASK_WEIGHT = 100.0  # lambda1 / lambda2 beyond this keep every channel everywhere anyway
+
+
+def check_mask_weight(name: str, v) -> float:
+    """A channel-mask weight (lambda1 or lambda2) as a float, or SalicodecError naming `name`."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_MASK_WEIGHT:  # refuses nan
+        raise SalicodecError(f"{name} must be a number from 0 to {MAX_MASK_WEIGHT:g}, not {v!r}")
+    return float(v)
+
+
+def with_mask_weights(net: SaliCodec, saliency_weight: float | None = None,
+                      importance_weight: float | None = None) -> SaliCodec:
+    """The model with other channel-mask weights m1 = lambda1 s + lambda2 i (Sec. 3.4) for its
+    encoder: the same parameters (shared, not copied), so the same weights hash and model name in
+    the files, which any decoder of the model reads (the channel counts travel in the file)."""
+    changes = {key: check_mask_weight(key, v)
+               for key, v in (("saliency_weight", saliency_weight), ("importance_weight", importance_weight))
+               if v is not None}
+    if not changes:
+        return net
+    other = copy.copy(net)  # a shallow copy: parameters and submodules are the model's own
+    other.cfg = dataclasses.replace(net.cfg, **changes)
+    return other

@@ -27,7 +27,6 @@ the shared weights hash; both entries decode them.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 import io
 import json
@@ -38,7 +37,7 @@ from pathlib import Path
 import torch
 
 from ..errors import SalicodecError
-from .codec import CodecConfig, SaliCodec
+from .codec import CodecConfig, SaliCodec, check_mask_weight, with_mask_weights
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 REGISTRY = ZOO_DIR / "registry.json"
@@ -59,19 +58,14 @@ class ModelInfo:
 
 
 CODING_KEYS = ("saliency_weight", "importance_weight")
-MAX_CODING_WEIGHT = 100.0  # as api.MAX_MASK_WEIGHT: beyond it every channel is kept everywhere
 
 
 def check_coding(name: str, coding: dict) -> dict:
-    """An entry's `coding` as {key: float}, or SalicodecError: only the mask weights, 0..100."""
+    """An entry's `coding` as {key: float}, or SalicodecError: only the mask weights, each as
+    `compress` takes it (check_mask_weight)."""
     if not isinstance(coding, dict) or set(coding) - set(CODING_KEYS):
         raise SalicodecError(f"model {name!r}: 'coding' may set only {', '.join(CODING_KEYS)}")
-    out = {}
-    for k, v in coding.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_CODING_WEIGHT:
-            raise SalicodecError(f"model {name!r}: coding {k} must be a number from 0 to {MAX_CODING_WEIGHT:g}")
-        out[k] = float(v)
-    return out
+    return {k: check_mask_weight(f"model {name!r}: coding {k}", v) for k, v in coding.items()}
 
 
 def list_models(include_superseded: bool = False) -> list[ModelInfo]:
@@ -197,7 +191,8 @@ def load_model(name: str) -> SaliCodec:
     lambda1 / lambda2) in its config. Entries that share a file share its parameters."""
     info = model_info(name)
     weights = _load_file(info.file, info.sha256)
-    model = copy.copy(weights)  # shallow: parameters and submodules stay the file's, loaded once
-    model.cfg = dataclasses.replace(weights.cfg, **info.coding)
+    model = with_mask_weights(weights, **info.coding)  # shallow: the parameters stay the file's
+    if model is weights:  # no coding weights: still a view of its own, for the name below
+        model = copy.copy(weights)
     model.zoo_name = name
     return model
