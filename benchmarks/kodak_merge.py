@@ -16,6 +16,8 @@ as `salicodec eval` does; the crop figure needs the reconstructions, which are n
 
 With --keep-base-as CODEC=NAME (e.g. ours=ours-v5), the base's rows of CODEC are kept under NAME
 before the NEW runs replace them: a family's earlier members stay in the table beside the new.
+With --copy-base-as CODEC=NAME they are kept under NAME and CODEC keeps them too, so a point of
+CODEC that no NEW run replaces (a member not retrained) stays in CODEC's curve.
 
 With --add-metrics, the NEW runs add columns instead of replacing points: a run of the same
 encodes with another metric (`salicodec eval … --metrics psnr,lpips-alex`) gives each base
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-base-as", metavar="CODEC=NAME", action="append", default=[],
                     help="keep the base's rows of CODEC under the name NAME (before the new runs replace CODEC's); "
                          "repeatable")
+    ap.add_argument("--copy-base-as", metavar="CODEC=NAME", action="append", default=[],
+                    help="as --keep-base-as, but CODEC keeps the rows too (the points no new run replaces stay); "
+                         "repeatable")
     ap.add_argument("--command", default="benchmarks/kodak_merge.py", help="the command shown in report.md")
     a = ap.parse_args(argv)
     base_csv = a.base_csv or (a.base / "per_image.csv" if a.base else None)
@@ -105,13 +110,18 @@ def main(argv: list[str] | None = None) -> int:
             for name, info in doc["codecs"].items():
                 new_codecs.setdefault(family(name), []).append(info)
         base_memory, base_codecs = memory_of(base_doc["summary"]), dict(base_doc["codecs"])
-        for rename in a.keep_base_as:
+        for rename, copy in [(r, False) for r in a.keep_base_as] + [(r, True) for r in a.copy_base_as]:
             old, sep, new = rename.partition("=")
             if not sep or not new or new == old:
-                raise ValueError(f"--keep-base-as wants CODEC=NAME, not {rename!r}")
-            base = report.rename_codec(base, old, new)
-            base_memory = {(new if c == old else c, t): v for (c, t), v in base_memory.items()}
-            info = base_codecs.pop(old)
+                raise ValueError(f"--{'copy' if copy else 'keep'}-base-as wants CODEC=NAME, not {rename!r}")
+            if copy:
+                base = report.copy_codec(base, old, new)
+                base_memory.update({(new, t): v for (c, t), v in list(base_memory.items()) if c == old})
+                info = base_codecs[old]
+            else:
+                base = report.rename_codec(base, old, new)
+                base_memory = {(new if c == old else c, t): v for (c, t), v in base_memory.items()}
+                info = base_codecs.pop(old)
             base_codecs[new] = dict(info, name=new, settings=f"{info.get('settings', '')}; the rows of {old!r} "
                                                            "before a later merge replaced them")
     except (OSError, ValueError, KeyError) as e:

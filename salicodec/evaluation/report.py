@@ -74,6 +74,13 @@ def rename_codec(records: list[dict], old: str, new: str) -> list[dict]:
     return [dict(r, codec=new) if r["codec"] == old else r for r in records]
 
 
+def copy_codec(records: list[dict], old: str, new: str) -> list[dict]:
+    """The records plus copies of codec `old`'s relabelled `new`: the earlier rows kept under
+    another name while `old` keeps them too, so that a merge that replaces only some of `old`'s
+    points (a new member at one rate) leaves the others under `old`. Refused as rename_codec."""
+    return records + [r for r in rename_codec(records, old, new) if r["codec"] == new]
+
+
 def add_metric_columns(base: list[dict], base_metrics: list[str],
                        new: list[dict], new_metrics: list[str],
                        rel_tol: float = 1e-4) -> tuple[list[dict], list[str], int]:

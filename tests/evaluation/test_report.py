@@ -157,3 +157,8 @@ def test_a_codecs_earlier_rows_can_be_kept_under_another_name():
         report.rename_codec(base, "jpeg", "jpeg-old")
     with pytest.raises(ValueError, match="already"):
         report.rename_codec(base, "ours", "webp")
+    both = report.copy_codec(base, "ours", "ours-v5")  # the original rows stay, copies follow
+    assert [r["codec"] for r in both] == ["ours", "webp", "ours-v5"] and both[0] is base[0]
+    assert both[2]["metrics"] == base[0]["metrics"]
+    with pytest.raises(ValueError, match="already"):
+        report.copy_codec(base, "ours", "webp")
