@@ -34,7 +34,7 @@ def main() -> None:
     files = sorted((shared_dir() / "data" / "kodak").glob("*.png"))[: a.images]
     rgbs = [load_rgb(f) for f in files]
     images = [(rgb, np.asarray(saliency_map(rgb), dtype=np.float32)) for rgb in rgbs]
-    lpips_fn = LPIPS(a.lpips_net, f"lpips-{a.lpips_net}")
+    lpips_fn = LPIPS(a.lpips_net)  # with its own LPIPS v0.1 linear weights
     lpips_key = "lpips" if a.lpips_net == "vgg" else "lpips_alex"
     for path in a.checkpoints:
         model = load_checkpoint(path)

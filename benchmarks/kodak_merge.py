@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--{'copy' if copy else 'keep'}-base-as wants CODEC=NAME, not {rename!r}")
             if copy:
                 base = report.copy_codec(base, old, new)
-                base_memory.update({(new, t): v for (c, t), v in list(base_memory.items()) if c == old})
+                base_memory |= {(new, t): v for (c, t), v in base_memory.items() if c == old}
                 info = base_codecs[old]
             else:
                 base = report.rename_codec(base, old, new)
