@@ -41,9 +41,14 @@ def _curve(rates, quality, higher_is_better: bool):
 
 
 def bd_rate(anchor_rates, anchor_quality, test_rates, test_quality, *, higher_is_better: bool = True) -> float:
-    """BD-rate of `test` against `anchor`, in percent. NaN when the quality ranges do not overlap."""
+    """BD-rate of `test` against `anchor`, in percent. NaN when the quality ranges do not overlap,
+    or when a curve is not monotone (a point with more bits and worse quality than another): its
+    log-rate is then no function of quality to integrate, and PCHIP through it gives a number that
+    means nothing (it would swing with where the dominated point lies)."""
     qa, la = _curve(anchor_rates, anchor_quality, higher_is_better)
     qt, lt = _curve(test_rates, test_quality, higher_is_better)
+    if np.any(np.diff(la) <= 0) or np.any(np.diff(lt) <= 0):
+        return math.nan
     low, high = max(qa[0], qt[0]), min(qa[-1], qt[-1])
     if not high > low:
         return math.nan

@@ -37,6 +37,17 @@ def test_point_order_does_not_matter_and_no_overlap_is_nan():
     assert math.isnan(bd_rate(ANCHOR_R, ANCHOR_Q, ANCHOR_R, [40, 41, 42, 43]))
 
 
+def test_a_curve_with_a_dominated_point_has_no_bd_rate():
+    # the third point costs more than the second and is worse: rate is not a function of quality
+    test_r, test_q = [0.25, 0.5, 0.75, 1.0], [30.0, 33.0, 32.5, 36.0]
+    assert math.isnan(bd_rate(ANCHOR_R, ANCHOR_Q, test_r, test_q))
+    assert math.isnan(bd_rate(test_r, test_q, ANCHOR_R, ANCHOR_Q))
+    lpips = [0.40, 0.30, 0.31, 0.10]  # the same for a lower-is-better metric
+    assert math.isnan(bd_rate(ANCHOR_R, [0.40, 0.30, 0.20, 0.10], test_r, lpips, higher_is_better=False))
+    # a monotone curve with the same end points still gets a number
+    assert math.isfinite(bd_rate(ANCHOR_R, ANCHOR_Q, test_r, [30.0, 33.0, 34.0, 36.0]))
+
+
 def test_bad_curves_are_refused():
     with pytest.raises(ValueError):
         bd_rate([0.1], [30], ANCHOR_R, ANCHOR_Q)
