@@ -8,6 +8,11 @@ rewrites a model already in the zoo as such a delta, after checking that it load
 `--operating-point NAME --weights-of MODEL --saliency-weight L1 --importance-weight L2` adds an
 entry that codes with MODEL's weights file and other channel-mask weights (no new file;
 salicodec/models/zoo.py).
+
+`--supersedes OLD` (with a checkpoint) makes the new model the current member at OLD's target:
+OLD keeps shipping with `superseded_by` set (its files still decode), and every entry that named
+OLD as its successor now names the new model. `--retire NAME` takes a superseded model out of the
+package (registry entry and weights file), refusing while another entry needs its file.
 """
 from __future__ import annotations
 
@@ -31,8 +36,28 @@ def _base_file(reg: dict, base: str) -> Path:
     return ZOO_DIR / entry["file"]
 
 
+def _check_supersedes(reg: dict, old_names: list[str], new: str) -> None:
+    names = {m["name"] for m in reg["models"]}
+    for old in old_names:
+        if old == new:
+            raise SalicodecError(f"--supersedes {old!r}: that is the new model itself")
+        if old not in names:
+            raise SalicodecError(f"--supersedes {old!r} is not in the registry")
+
+
+def _supersede(reg: dict, old_names: list[str], new: str) -> None:
+    """Point `old_names`, and every entry that named one of them as successor, at `new` (in place):
+    `superseded_by` always names a current member, never the next link of a chain (zoo.py)."""
+    for m in reg["models"]:
+        if m["name"] in old_names or m.get("superseded_by") in old_names:
+            m["superseded_by"] = new
+    if reg.get("default") in old_names:
+        reg["default"] = new
+
+
 def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make_default: bool = False,
-           importance_weight: float | None = None, base: str | None = None) -> dict:
+           importance_weight: float | None = None, base: str | None = None,
+           supersedes: list[str] | None = None) -> dict:
     """importance_weight sets λ2 of m1 = λ1·s + λ2·i (Sec. 3.4) in the shipped config: a
     coding-time knob on the rate of the non-salient cells (k = ceil(C·λ2·i) there), used to land a
     member within its target band without retraining. The decoder reads the channel counts from
@@ -52,6 +77,7 @@ def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make
     dest = ZOO_DIR / f"{name}.pt"
     reg = json.loads(REGISTRY.read_text()) if REGISTRY.is_file() else {"models": []}
     base_file = _base_file(reg, base) if base else None
+    _check_supersedes(reg, list(supersedes or []), name)  # before anything is written
     sha = save_checkpoint(model, dest, meta, half=True, base=base_file)
     old = next((m for m in reg["models"] if m["name"] == name), None)
     entry = {"name": name, "file": dest.name, "sha256": sha, "target_bpp": target_bpp,
@@ -66,7 +92,30 @@ def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make
     reg["models"].sort(key=lambda m: m["target_bpp"])
     if make_default or "default" not in reg:
         reg["default"] = name
+    _supersede(reg, list(supersedes or []), name)
     REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+    return entry
+
+
+def retire(name: str) -> dict:
+    """Take superseded model `name` out of the package: its registry entry, then its weights file.
+    Files it wrote no longer decode with this package (`git show` restores the file). Refused for a
+    current member (export its successor with --supersedes first) and while another entry uses its
+    file (a delta naming it as `base`, an operating point naming it in `weights_of`)."""
+    reg = json.loads(REGISTRY.read_text())
+    entry = next((m for m in reg["models"] if m["name"] == name), None)
+    if entry is None:
+        raise SalicodecError(f"{name!r} is not in the registry")
+    if not entry.get("superseded_by"):
+        raise SalicodecError(f"{name!r} is a current member; export its successor with --supersedes {name} first")
+    users = [m["name"] for m in reg["models"] if m is not entry
+             and (m.get("base") == name or m.get("weights_of") == name or m["file"] == entry["file"])]
+    if users:
+        raise SalicodecError(f"{name!r} cannot leave: {', '.join(users)} use its weights file")
+    reg["models"].remove(entry)
+    # registry first: a crash between the two leaves an unlisted file, never an entry without a file
+    REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+    (ZOO_DIR / entry["file"]).unlink(missing_ok=True)
     return entry
 
 
@@ -138,6 +187,9 @@ def main() -> None:
     ap.add_argument("--target-bpp", type=float)
     ap.add_argument("--description", default="")
     ap.add_argument("--default", action="store_true", help="make it the default model")
+    ap.add_argument("--supersedes", metavar="OLD", action="append", default=[],
+                    help="the new model replaces zoo model OLD at its target; OLD's files still decode (repeatable)")
+    ap.add_argument("--retire", metavar="NAME", help="remove superseded zoo model NAME (registry entry and file)")
     ap.add_argument("--importance-weight", type=float, default=None,
                     help="λ2 of the channel mask at coding time (default: the trained config's, 1)")
     ap.add_argument("--operating-point", metavar="NAME",
@@ -147,6 +199,11 @@ def main() -> None:
                     help="with --operating-point: λ1 of the channel mask at coding time")
     a = ap.parse_args()
     try:
+        if a.retire:
+            if a.checkpoint or a.rebase or a.operating_point or a.supersedes:
+                ap.error("--retire NAME takes no checkpoint and no other action")
+            print(json.dumps(retire(a.retire), indent=2))
+            return
         if a.operating_point:
             if not a.weights_of or a.target_bpp is None or a.checkpoint or a.rebase:
                 ap.error("--operating-point NAME needs --weights-of MODEL and --target-bpp, and no checkpoint")
@@ -161,7 +218,7 @@ def main() -> None:
         if a.checkpoint is None or not a.name or a.target_bpp is None:
             ap.error("a checkpoint, --name and --target-bpp are required")
         print(json.dumps(export(a.checkpoint, a.name, a.target_bpp, a.description, a.default,
-                                a.importance_weight, a.base), indent=2))
+                                a.importance_weight, a.base, a.supersedes), indent=2))
     except SalicodecError as e:
         raise SystemExit(f"error: {e}")
 

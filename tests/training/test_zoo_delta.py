@@ -116,3 +116,43 @@ def test_rebase_rewrites_a_zoo_model_as_a_delta(tmp_path, zoo_dir, monkeypatch, 
     monkeypatch.setattr(sys, "argv", ["export", "--rebase", "nope", "--base", "m-base"])
     with pytest.raises(SystemExit, match="error: 'nope' is not in the registry"):
         export_mod.main()
+
+
+def test_supersedes_repoints_the_chain_and_retire_removes_only_unused_files(tmp_path, zoo_dir, monkeypatch, capsys):
+    ck = {s: _checkpoint(tmp_path / f"m{s}.pt", make_tiny_model(seed=s)) for s in (1, 2, 3)}
+    export_mod.export(ck[1], "m-v1", 0.3, make_default=True)
+    export_mod.export(ck[2], "m-v2", 0.3, supersedes=["m-v1"])
+    export_mod.add_operating_point("m-op", "m-v1", 0.2, None, 2.0)  # codes with m-v1's file
+    reg = json.loads((zoo_dir / "registry.json").read_text())
+    by = {m["name"]: m for m in reg["models"]}
+    assert by["m-v1"]["superseded_by"] == "m-v2" and "superseded_by" not in by["m-v2"]
+    assert reg["default"] == "m-v2"  # the default moves with its target
+
+    with pytest.raises(SalicodecError, match="not in the registry"):
+        export_mod.export(ck[3], "m-v3", 0.3, supersedes=["nope"])
+    with pytest.raises(SalicodecError, match="itself"):
+        export_mod.export(ck[3], "m-v3", 0.3, supersedes=["m-v3"])
+    assert not (zoo_dir / "m-v3.pt").exists()  # refused before anything was written
+
+    monkeypatch.setattr(sys, "argv", ["export", str(ck[3]), "--name", "m-v3", "--target-bpp", "0.3",
+                                      "--supersedes", "m-v2"])
+    export_mod.main()
+    capsys.readouterr()
+    by = {m["name"]: m for m in json.loads((zoo_dir / "registry.json").read_text())["models"]}
+    # m-v1 named m-v2, which is no longer current: it now names the current member, not a chain
+    assert by["m-v1"]["superseded_by"] == by["m-v2"]["superseded_by"] == "m-v3"
+
+    with pytest.raises(SalicodecError, match="current member"):
+        export_mod.retire("m-v3")
+    with pytest.raises(SalicodecError, match="m-op use its weights file"):
+        export_mod.retire("m-v1")
+    assert (zoo_dir / "m-v1.pt").is_file()
+    monkeypatch.setattr(sys, "argv", ["export", "--retire", "m-v2"])
+    export_mod.main()
+    assert json.loads(capsys.readouterr().out)["name"] == "m-v2"
+    names = {m["name"] for m in json.loads((zoo_dir / "registry.json").read_text())["models"]}
+    assert names == {"m-v1", "m-op", "m-v3"} and not (zoo_dir / "m-v2.pt").exists()
+    assert (zoo_dir / "m-v1.pt").is_file() and (zoo_dir / "m-v3.pt").is_file()
+    monkeypatch.setattr(sys, "argv", ["export", "--retire", "m-v2"])
+    with pytest.raises(SystemExit, match="error: 'm-v2' is not in the registry"):
+        export_mod.main()
