@@ -27,8 +27,16 @@ from ..models.codec import CodecConfig, SaliCodec
 from ..models.zoo import REGISTRY, ZOO_DIR, check_coding, load_checkpoint, save_checkpoint
 
 
+def _entry(reg: dict, name: str) -> dict | None:
+    return next((m for m in reg["models"] if m["name"] == name), None)
+
+
+def _save_registry(reg: dict) -> None:
+    REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+
+
 def _base_file(reg: dict, base: str) -> Path:
-    entry = next((m for m in reg["models"] if m["name"] == base), None)
+    entry = _entry(reg, base)
     if entry is None:
         raise SalicodecError(f"--base {base!r} is not in the registry")
     if entry.get("base"):
@@ -77,9 +85,10 @@ def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make
     dest = ZOO_DIR / f"{name}.pt"
     reg = json.loads(REGISTRY.read_text()) if REGISTRY.is_file() else {"models": []}
     base_file = _base_file(reg, base) if base else None
-    _check_supersedes(reg, list(supersedes or []), name)  # before anything is written
+    supersedes = list(supersedes or [])
+    _check_supersedes(reg, supersedes, name)  # before anything is written
     sha = save_checkpoint(model, dest, meta, half=True, base=base_file)
-    old = next((m for m in reg["models"] if m["name"] == name), None)
+    old = _entry(reg, name)
     entry = {"name": name, "file": dest.name, "sha256": sha, "target_bpp": target_bpp,
              "description": description, "steps": meta["steps"],
              "measured": {}}  # filled by benchmarks/codec_kodak.py --update-registry
@@ -92,8 +101,8 @@ def export(ckpt: Path, name: str, target_bpp: float, description: str = "", make
     reg["models"].sort(key=lambda m: m["target_bpp"])
     if make_default or "default" not in reg:
         reg["default"] = name
-    _supersede(reg, list(supersedes or []), name)
-    REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+    _supersede(reg, supersedes, name)
+    _save_registry(reg)
     return entry
 
 
@@ -103,7 +112,7 @@ def retire(name: str) -> dict:
     current member (export its successor with --supersedes first) and while another entry uses its
     file (a delta naming it as `base`, an operating point naming it in `weights_of`)."""
     reg = json.loads(REGISTRY.read_text())
-    entry = next((m for m in reg["models"] if m["name"] == name), None)
+    entry = _entry(reg, name)
     if entry is None:
         raise SalicodecError(f"{name!r} is not in the registry")
     if not entry.get("superseded_by"):
@@ -114,7 +123,7 @@ def retire(name: str) -> dict:
         raise SalicodecError(f"{name!r} cannot leave: {', '.join(users)} use its weights file")
     reg["models"].remove(entry)
     # registry first: a crash between the two leaves an unlisted file, never an entry without a file
-    REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+    _save_registry(reg)
     (ZOO_DIR / entry["file"]).unlink(missing_ok=True)
     return entry
 
@@ -124,7 +133,7 @@ def add_operating_point(name: str, weights_of: str, target_bpp: float, saliency_
     """A registry entry that codes with zoo model `weights_of`'s file (its name, sha256 and base
     repeated) and the channel-mask weights given (`coding`); the zoo gains no bytes."""
     reg = json.loads(REGISTRY.read_text())
-    src = next((m for m in reg["models"] if m["name"] == weights_of), None)
+    src = _entry(reg, weights_of)
     if src is None:
         raise SalicodecError(f"--weights-of {weights_of!r} is not in the registry")
     if src.get("weights_of"):
@@ -145,7 +154,7 @@ def add_operating_point(name: str, weights_of: str, target_bpp: float, saliency_
     reg["models"].sort(key=lambda m: m["target_bpp"])
     if make_default:
         reg["default"] = name
-    REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+    _save_registry(reg)
     return entry
 
 
@@ -153,7 +162,7 @@ def rebase(name: str, base: str) -> dict:
     """Rewrite zoo model `name` as a delta of zoo model `base`; the loaded weights (and so its
     weights hash and every file it writes) must come out bit-identical, or nothing changes."""
     reg = json.loads(REGISTRY.read_text())
-    entry = next((m for m in reg["models"] if m["name"] == name), None)
+    entry = _entry(reg, name)
     if entry is None:
         raise SalicodecError(f"{name!r} is not in the registry")
     base_file = _base_file(reg, base)
@@ -174,7 +183,7 @@ def rebase(name: str, base: str) -> dict:
         tmp.unlink(missing_ok=True)
     entry["sha256"] = sha
     entry["base"] = base
-    REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+    _save_registry(reg)
     return entry
 
 
