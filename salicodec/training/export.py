@@ -110,18 +110,22 @@ def retire(name: str) -> dict:
     """Take superseded model `name` out of the package: its registry entry, then its weights file.
     Files it wrote no longer decode with this package (`git show` restores the file). Refused for a
     current member (export its successor with --supersedes first) and while another entry uses its
-    file (a delta naming it as `base`, an operating point naming it in `weights_of`)."""
+    file (a delta naming it as `base`, an operating point naming it in `weights_of`). An operating
+    point leaves alone: its file belongs to its source."""
     reg = json.loads(REGISTRY.read_text())
     entry = _entry(reg, name)
     if entry is None:
         raise SalicodecError(f"{name!r} is not in the registry")
     if not entry.get("superseded_by"):
         raise SalicodecError(f"{name!r} is a current member; export its successor with --supersedes {name} first")
-    users = [m["name"] for m in reg["models"] if m is not entry
-             and (m.get("base") == name or m.get("weights_of") == name or m["file"] == entry["file"])]
+    reg["models"].remove(entry)
+    if entry.get("weights_of"):  # an operating point: the file is its source's, which stays
+        _save_registry(reg)
+        return entry
+    # operating points repeat their source's file; deltas name their base
+    users = [m["name"] for m in reg["models"] if m.get("base") == name or m["file"] == entry["file"]]
     if users:
         raise SalicodecError(f"{name!r} cannot leave: {', '.join(users)} use its weights file")
-    reg["models"].remove(entry)
     # registry first: a crash between the two leaves an unlisted file, never an entry without a file
     _save_registry(reg)
     (ZOO_DIR / entry["file"]).unlink(missing_ok=True)

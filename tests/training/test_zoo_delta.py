@@ -156,3 +156,12 @@ def test_supersedes_repoints_the_chain_and_retire_removes_only_unused_files(tmp_
     monkeypatch.setattr(sys, "argv", ["export", "--retire", "m-v2"])
     with pytest.raises(SystemExit, match="error: 'm-v2' is not in the registry"):
         export_mod.main()
+
+    # an operating point leaves without its source's file; then the source can go
+    export_mod.export(ck[1], "m-v4", 0.2, supersedes=["m-op"])
+    export_mod.retire("m-op")
+    assert (zoo_dir / "m-v1.pt").is_file()
+    export_mod.retire("m-v1")
+    assert not (zoo_dir / "m-v1.pt").exists()
+    names = {m["name"] for m in json.loads((zoo_dir / "registry.json").read_text())["models"]}
+    assert names == {"m-v3", "m-v4"}
