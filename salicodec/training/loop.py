@@ -151,7 +151,25 @@ class Trainer:
             from ..models.zoo import read_weights  # a zoo delta file comes back complete
 
             ck = read_weights(_expand(cfg.init_from))
-            self.init_partial({k: v.float() for k, v in ck["state_dict"].items()})
+            source = {k: v.float() for k, v in ck["state_dict"].items()}
+            src_codec = ck["config"].get("codec", ck["config"])  # a training checkpoint, or a zoo file
+            defaults = CodecConfig()
+            if src_codec.get("e1_blocks", defaults.e1_blocks) < cfg.codec.e1_blocks or \
+                    src_codec.get("e2_blocks", defaults.e2_blocks) < cfg.codec.e2_blocks:
+                # A deeper model started from a trained one: the new residual blocks begin as
+                # identities (models/grow.py), so step 0 codes exactly as init_from does.
+                from ..models.grow import deepen_state_dict
+
+                src_cfg = CodecConfig.from_dict(src_codec)
+                deeper = CodecConfig.from_dict({**src_cfg.to_dict(), "e1_blocks": cfg.codec.e1_blocks,
+                                                "e2_blocks": cfg.codec.e2_blocks})
+                try:
+                    source = deepen_state_dict(source, src_cfg, deeper, seed=cfg.seed)
+                except ValueError as e:
+                    raise SalicodecError(f"init_from {cfg.init_from}: {e}") from None
+                self.log(f"init_from: deepened from {src_cfg.e1_blocks} / {src_cfg.e2_blocks} to "
+                         f"{deeper.e1_blocks} / {deeper.e2_blocks} residual blocks (E1/D1, E2/D2), new ones identities")
+            self.init_partial(source)
         self.fresh = not cfg.init_from
         if cfg.decoder_only or cfg.entropy_only:
             which = "decoder_only" if cfg.decoder_only else "entropy_only"

@@ -337,3 +337,39 @@ def test_dpl_bf16_only_where_the_hardware_runs_it(image_dir, tmp_path, monkeypat
     tr = Trainer(cfg, tmp_path / "run", device="cpu", log=logs.append)
     assert tr.dpl.backbone_dtype == (torch.bfloat16 if fast else torch.float32)
     assert any("no fast bfloat16" in m for m in logs) is (not fast)
+
+
+def test_init_from_a_shallower_model_deepens_it_exactly(image_dir, tmp_path):
+    """More residual blocks than init_from has: the new ones start as identities, so the deeper
+    model's first forward pass is the trained model's, and the new blocks then train."""
+    torch.set_num_threads(1)
+    src = Trainer(tiny_config(image_dir), tmp_path / "src", device="cpu", log=lambda *_: None)
+    src.run(src.make_sampler(), max_steps=2)
+    d = tiny_config(image_dir).to_dict()
+    d["codec"].update(e1_blocks=3, e2_blocks=2)
+    d["init_from"] = str(tmp_path / "src" / "last.pt")
+    messages = []
+    dst = Trainer(TrainConfig.from_dict(d), tmp_path / "dst", device="cpu", log=messages.append)
+    assert len(dst.model.d1.net) == len(src.model.d1.net) + 2 and "deepened from 1 / 1 to 3 / 2" in messages[0]
+    x = torch.rand(2, 3, 64, 64)
+    src.model.eval(), dst.model.eval()
+    with torch.no_grad():
+        a, b = src.model(x), dst.model(x)
+    for k in ("x_hat", "bits_y", "bits_z"):
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+    new_conv2 = dst.model.d1.net[1 + TINY.e1_nonlocal + 2 + 1].conv2.weight  # the second residual block
+    assert float(new_conv2.detach().abs().sum()) == 0.0
+    dst.model.train()
+    dst.run(dst.make_sampler(), max_steps=2)
+    assert float(new_conv2.detach().abs().sum()) > 0.0
+
+
+def test_deepen_refuses_other_changes():
+    from salicodec.models.codec import CodecConfig, SaliCodec
+    from salicodec.models.grow import deepen_state_dict
+
+    state = SaliCodec(TINY).state_dict()
+    with pytest.raises(ValueError, match="only e1_blocks and e2_blocks"):
+        deepen_state_dict(state, TINY, CodecConfig(**{**TINY.to_dict(), "width": 32}))
+    with pytest.raises(ValueError, match="only be deepened"):
+        deepen_state_dict(state, CodecConfig(**{**TINY.to_dict(), "e1_blocks": 2}), TINY)
