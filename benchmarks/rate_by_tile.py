@@ -19,10 +19,10 @@ import argparse
 import json
 import os
 
-import numpy as np
 import torch
 
 from ablations_kodak import load_checkpoint
+from salicodec import api
 from salicodec.imageio import load_rgb, shared_dir
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     images = []
     for f in sorted((shared_dir() / "data" / "kodak").glob("*.png"))[: a.images]:
-        x = torch.from_numpy(np.asarray(load_rgb(f), dtype=np.float32) / 255).permute(2, 0, 1)[None]
+        x = api.pad_to_multiple(load_rgb(f))  # Kodak is 768 × 512: nothing to pad
         images.append(x if x.shape[2] <= x.shape[3] else x.transpose(2, 3))
     for path in a.checkpoints:
         model = load_checkpoint(path)

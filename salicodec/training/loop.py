@@ -152,15 +152,15 @@ class Trainer:
 
             ck = read_weights(_expand(cfg.init_from))
             source = {k: v.float() for k, v in ck["state_dict"].items()}
-            src_codec = ck["config"].get("codec", ck["config"])  # a training checkpoint, or a zoo file
-            defaults = CodecConfig()
-            if src_codec.get("e1_blocks", defaults.e1_blocks) < cfg.codec.e1_blocks or \
-                    src_codec.get("e2_blocks", defaults.e2_blocks) < cfg.codec.e2_blocks:
+            try:  # a training checkpoint keeps the codec's config under "codec", a zoo file at the top
+                src_cfg = CodecConfig.from_dict(ck["config"].get("codec", ck["config"]))
+            except ValueError as e:
+                raise SalicodecError(f"init_from {cfg.init_from}: {e}") from None
+            if src_cfg.e1_blocks < cfg.codec.e1_blocks or src_cfg.e2_blocks < cfg.codec.e2_blocks:
                 # A deeper model started from a trained one: the new residual blocks begin as
                 # identities (models/grow.py), so step 0 codes exactly as init_from does.
                 from ..models.grow import deepen_state_dict
 
-                src_cfg = CodecConfig.from_dict(src_codec)
                 deeper = CodecConfig.from_dict({**src_cfg.to_dict(), "e1_blocks": cfg.codec.e1_blocks,
                                                 "e2_blocks": cfg.codec.e2_blocks})
                 try:
