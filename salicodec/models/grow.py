@@ -1,4 +1,5 @@
-"""Deepen a trained codec without changing what it computes: new residual blocks start as identities.
+"""Grow a trained codec without changing what it computes: deeper (new residual blocks start as
+identities) or wider (new feature channels start disconnected from the old ones).
 
 The shipped models have 2 residual blocks in E1 and D1 where the paper has 15 (Sec. 3.1), and
 their rate–quality curve is flat above 0.67 bpp, the mark of a transform that cannot use more
@@ -9,6 +10,16 @@ x + conv2(ReLU(conv1(x))) gets conv2 = 0, so it is the identity and the deeper m
 image bit for bit as the one it came from. Training then only has to learn what the new blocks
 add (conv2 receives gradient at once; conv1 as soon as conv2 is non-zero), the same device as
 the zero output projection of NonLocalBlock.
+
+Widening (width of E1/D1, width2 of E2/D2; Net2WiderNet of Chen et al. 2016 in its zero-weight
+form) copies every trained weight into the leading block of the wider tensor and sets to zero
+the weights from new input channels to old output channels, so the old channels compute what
+they did whatever the new ones hold; new output channels keep a fresh initialisation. Every
+layer of the stacks is a convolution, a pointwise function, a residual sum, a max-pool or a
+pixel shuffle, which keep channels apart (the shuffle maps conv outputs [4c, 4c+4) to channel
+c, so the old ones stay a prefix), except the attention logits of NonLocalBlock, a sum over
+the inner channels: there phi's new rows start at zero, so the new keys add nothing to them.
+The zero blocks receive gradient at once (old errors times new activations).
 """
 from __future__ import annotations
 
@@ -73,3 +84,52 @@ def deepen_state_dict(state: dict, source_cfg: CodecConfig, target_cfg: CodecCon
                     else:
                         stack_dst[j].load_state_dict(stack_src[i].state_dict())
     return dst.state_dict()
+
+
+WIDTHS = ("width", "width2")
+
+
+def widen_state_dict(state: dict, source_cfg: CodecConfig, target_cfg: CodecConfig,
+                     seed: int = 0) -> dict:
+    """The weights of `state` (a model of source_cfg) for a model of target_cfg, which may differ
+    from it only in wider E1/D1 (width) or E2/D2 (width2). The result codes every image as the
+    source does (up to float rounding); new output channels are drawn with torch's default
+    initialisation from `seed`."""
+    target = target_cfg.to_dict()
+    diff = {k for k, v in source_cfg.to_dict().items() if target[k] != v}
+    if not diff <= set(WIDTHS):
+        raise ValueError(f"only width and width2 may differ, not {sorted(diff - set(WIDTHS))}")
+    if any(getattr(target_cfg, k) < getattr(source_cfg, k) for k in WIDTHS):
+        raise ValueError("a model can only be widened, not made narrower")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        fresh = SaliCodec(target_cfg).state_dict()
+    if set(fresh) != set(state):
+        raise ValueError("the weights do not match their configuration")
+    out = {}
+    for name, new in fresh.items():
+        old = state[name]
+        if old.dim() != new.dim() or any(a > b for a, b in zip(old.shape, new.shape)):
+            raise ValueError(f"{name}: {tuple(old.shape)} does not fit into {tuple(new.shape)}")
+        new = new.clone()
+        lead = tuple(slice(0, n) for n in old.shape)
+        new[lead] = old.to(new.dtype)
+        if new.dim() >= 2 and new.shape[1] > old.shape[1]:
+            new[: old.shape[0], old.shape[1]:] = 0  # old outputs ignore the new inputs
+        if ".phi." in name and new.shape[0] > old.shape[0]:
+            new[old.shape[0]:] = 0  # new keys: zero, so q.k over the inner channels is unchanged
+        out[name] = new
+    return out
+
+
+def grow_state_dict(state: dict, source_cfg: CodecConfig, target_cfg: CodecConfig,
+                    seed: int = 0) -> dict:
+    """Deepen (e1_blocks, e2_blocks) and widen (width, width2) in one go: the target may differ
+    from the source in those four fields only, each the same or larger."""
+    deeper = CodecConfig.from_dict({**source_cfg.to_dict(), "e1_blocks": target_cfg.e1_blocks,
+                                    "e2_blocks": target_cfg.e2_blocks})
+    if deeper != source_cfg:
+        state = deepen_state_dict(state, source_cfg, deeper, seed=seed)
+    if deeper != target_cfg:
+        state = widen_state_dict(state, deeper, target_cfg, seed=seed)
+    return state

@@ -156,19 +156,21 @@ class Trainer:
                 src_cfg = CodecConfig.from_dict(ck["config"].get("codec", ck["config"]))
             except ValueError as e:
                 raise SalicodecError(f"init_from {cfg.init_from}: {e}") from None
-            if src_cfg.e1_blocks < cfg.codec.e1_blocks or src_cfg.e2_blocks < cfg.codec.e2_blocks:
-                # A deeper model started from a trained one: the new residual blocks begin as
-                # identities (models/grow.py), so step 0 codes exactly as init_from does.
-                from ..models.grow import deepen_state_dict
+            grown = ("e1_blocks", "e2_blocks", "width", "width2")
+            if any(getattr(src_cfg, k) < getattr(cfg.codec, k) for k in grown):
+                # A deeper or wider model started from a trained one: new residual blocks begin as
+                # identities and new channels disconnected (models/grow.py), so step 0 codes
+                # exactly as init_from does.
+                from ..models.grow import grow_state_dict
 
-                deeper = CodecConfig.from_dict({**src_cfg.to_dict(), "e1_blocks": cfg.codec.e1_blocks,
-                                                "e2_blocks": cfg.codec.e2_blocks})
+                bigger = CodecConfig.from_dict({**src_cfg.to_dict(), **{k: getattr(cfg.codec, k) for k in grown}})
                 try:
-                    source = deepen_state_dict(source, src_cfg, deeper, seed=cfg.seed)
+                    source = grow_state_dict(source, src_cfg, bigger, seed=cfg.seed)
                 except ValueError as e:
                     raise SalicodecError(f"init_from {cfg.init_from}: {e}") from None
-                self.log(f"init_from: deepened from {src_cfg.e1_blocks} / {src_cfg.e2_blocks} to "
-                         f"{deeper.e1_blocks} / {deeper.e2_blocks} residual blocks (E1/D1, E2/D2), new ones identities")
+                self.log(f"init_from: grown from {src_cfg.e1_blocks} / {src_cfg.e2_blocks} to "
+                         f"{bigger.e1_blocks} / {bigger.e2_blocks} residual blocks (E1/D1, E2/D2), new ones "
+                         f"identities; widths {src_cfg.width} / {src_cfg.width2} to {bigger.width} / {bigger.width2}")
             self.init_partial(source)
         self.fresh = not cfg.init_from
         if cfg.decoder_only or cfg.entropy_only:

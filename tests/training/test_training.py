@@ -350,7 +350,7 @@ def test_init_from_a_shallower_model_deepens_it_exactly(image_dir, tmp_path):
     d["init_from"] = str(tmp_path / "src" / "last.pt")
     messages = []
     dst = Trainer(TrainConfig.from_dict(d), tmp_path / "dst", device="cpu", log=messages.append)
-    assert len(dst.model.d1.net) == len(src.model.d1.net) + 2 and "deepened from 1 / 1 to 3 / 2" in messages[0]
+    assert len(dst.model.d1.net) == len(src.model.d1.net) + 2 and "grown from 1 / 1 to 3 / 2" in messages[0]
     x = torch.rand(2, 3, 64, 64)
     src.model.eval(), dst.model.eval()
     with torch.no_grad():
@@ -364,6 +364,40 @@ def test_init_from_a_shallower_model_deepens_it_exactly(image_dir, tmp_path):
     assert float(new_conv2.detach().abs().sum()) > 0.0
 
 
+def test_grow_widens_and_deepens_exactly():
+    """Wider E1/D1 and E2/D2 plus more blocks: a trained model (every weight non-zero, the
+    attention's output projection included) codes the same, and the new channels train."""
+    from salicodec.models.codec import CodecConfig, SaliCodec
+    from salicodec.models.grow import grow_state_dict
+
+    torch.manual_seed(0)
+    src = SaliCodec(TINY)
+    with torch.no_grad():
+        for name, p in src.named_parameters():
+            if name.endswith(("weight", "bias")) and p.abs().sum() == 0:
+                p.normal_(0, 0.05)  # NonLocalBlock's out starts at zero; a trained one is not
+        src.e1.net[-1].weight.mul_(40)  # latents spread over the centres, as a trained E1's are
+    big = CodecConfig(**{**TINY.to_dict(), "width": TINY.width + 8, "width2": TINY.width2 + 4,
+                         "e1_blocks": TINY.e1_blocks + 1})
+    dst = SaliCodec(big)
+    dst.load_state_dict(grow_state_dict(src.state_dict(), TINY, big, seed=3))
+    x = torch.rand(1, 3, 64, 64)
+    src.eval(), dst.eval()
+    with torch.no_grad():
+        a, b = src(x), dst(x)
+    assert len(torch.unique(src.q1(src.e1(x)[:, : TINY.channels])[1])) >= 3
+    for k in ("x_hat", "bits_y", "bits_z", "mse_y_d2"):
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+    # the block from new inputs to old outputs starts at zero and gets gradient at once
+    theta = dst.d1.net[1].theta.weight  # D1's attention: width -> width / 2 queries
+    old = (slice(0, TINY.width // 2), slice(TINY.width, None))
+    assert theta.shape[:2] == (big.width // 2, big.width) and float(theta[old].detach().abs().sum()) == 0
+    dst.train()
+    out = dst(x)
+    (out["x_hat"].square().mean() + out["bits_y"].mean()).backward()
+    assert float(theta.grad[old].abs().sum()) > 0
+
+
 def test_deepen_refuses_other_changes():
     from salicodec.models.codec import CodecConfig, SaliCodec
     from salicodec.models.grow import deepen_state_dict
@@ -373,3 +407,9 @@ def test_deepen_refuses_other_changes():
         deepen_state_dict(state, TINY, CodecConfig(**{**TINY.to_dict(), "width": 32}))
     with pytest.raises(ValueError, match="only be deepened"):
         deepen_state_dict(state, CodecConfig(**{**TINY.to_dict(), "e1_blocks": 2}), TINY)
+    from salicodec.models.grow import grow_state_dict
+
+    with pytest.raises(ValueError, match="only width and width2"):
+        grow_state_dict(state, TINY, CodecConfig(**{**TINY.to_dict(), "width": TINY.width + 8, "channels": 12}))
+    with pytest.raises(ValueError, match="only be widened"):
+        grow_state_dict(state, TINY, CodecConfig(**{**TINY.to_dict(), "width": TINY.width - 8}))
