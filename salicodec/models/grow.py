@@ -30,6 +30,22 @@ from .codec import CodecConfig, SaliCodec
 from .layers import ResidualBlock
 
 
+DEPTHS = ("e1_blocks", "e2_blocks")  # residual blocks of E1/D1 and E2/D2
+WIDTHS = ("width", "width2")  # feature widths of E1/D1 and E2/D2
+GROWABLE = DEPTHS + WIDTHS
+
+
+def _check_growth(source_cfg: CodecConfig, target_cfg: CodecConfig, fields: tuple[str, ...],
+                  how: str) -> None:
+    """Refuse a target that differs from the source outside `fields` or is smaller in one of them."""
+    target = target_cfg.to_dict()
+    diff = {k for k, v in source_cfg.to_dict().items() if target[k] != v}
+    if not diff <= set(fields):
+        raise ValueError(f"only {' and '.join(fields)} may differ, not {sorted(diff - set(fields))}")
+    if any(getattr(target_cfg, k) < getattr(source_cfg, k) for k in fields):
+        raise ValueError(f"a model can only be {how}")
+
+
 def _align(source: nn.Sequential, target: nn.Sequential) -> list[tuple[int, int | None]]:
     """Pairs (target index, source index or None for a new block), walking both stacks in order.
 
@@ -57,12 +73,7 @@ def deepen_state_dict(state: dict, source_cfg: CodecConfig, target_cfg: CodecCon
 
     The result codes every image exactly as the source does; conv1 of each new block is drawn
     with torch's default initialisation from `seed`, conv2 is zero."""
-    target = target_cfg.to_dict()
-    diff = {k for k, v in source_cfg.to_dict().items() if target[k] != v}
-    if not diff <= {"e1_blocks", "e2_blocks"}:
-        raise ValueError(f"only e1_blocks and e2_blocks may differ, not {sorted(diff - {'e1_blocks', 'e2_blocks'})}")
-    if target_cfg.e1_blocks < source_cfg.e1_blocks or target_cfg.e2_blocks < source_cfg.e2_blocks:
-        raise ValueError("a model can only be deepened, not made shallower")
+    _check_growth(source_cfg, target_cfg, DEPTHS, "deepened, not made shallower")
     src = SaliCodec(source_cfg)
     src.load_state_dict(state)
     with torch.random.fork_rng():
@@ -86,21 +97,13 @@ def deepen_state_dict(state: dict, source_cfg: CodecConfig, target_cfg: CodecCon
     return dst.state_dict()
 
 
-WIDTHS = ("width", "width2")
-
-
 def widen_state_dict(state: dict, source_cfg: CodecConfig, target_cfg: CodecConfig,
                      seed: int = 0) -> dict:
     """The weights of `state` (a model of source_cfg) for a model of target_cfg, which may differ
     from it only in wider E1/D1 (width) or E2/D2 (width2). The result codes every image as the
     source does (up to float rounding); new output channels are drawn with torch's default
     initialisation from `seed`."""
-    target = target_cfg.to_dict()
-    diff = {k for k, v in source_cfg.to_dict().items() if target[k] != v}
-    if not diff <= set(WIDTHS):
-        raise ValueError(f"only width and width2 may differ, not {sorted(diff - set(WIDTHS))}")
-    if any(getattr(target_cfg, k) < getattr(source_cfg, k) for k in WIDTHS):
-        raise ValueError("a model can only be widened, not made narrower")
+    _check_growth(source_cfg, target_cfg, WIDTHS, "widened, not made narrower")
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         fresh = SaliCodec(target_cfg).state_dict()
@@ -126,8 +129,7 @@ def grow_state_dict(state: dict, source_cfg: CodecConfig, target_cfg: CodecConfi
                     seed: int = 0) -> dict:
     """Deepen (e1_blocks, e2_blocks) and widen (width, width2) in one go: the target may differ
     from the source in those four fields only, each the same or larger."""
-    deeper = CodecConfig.from_dict({**source_cfg.to_dict(), "e1_blocks": target_cfg.e1_blocks,
-                                    "e2_blocks": target_cfg.e2_blocks})
+    deeper = CodecConfig.from_dict({**source_cfg.to_dict(), **{k: getattr(target_cfg, k) for k in DEPTHS}})
     if deeper != source_cfg:
         state = deepen_state_dict(state, source_cfg, deeper, seed=seed)
     if deeper != target_cfg:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..errors import SalicodecError
 from ..imageio import shared_dir
 from ..models.codec import STAGE1_FACTOR, CodecConfig, SaliCodec
+from ..models.grow import GROWABLE, grow_state_dict
 from .data import CropSampler, check_no_evaluation_images, list_images
 from .losses import LossConfig, codec_loss, entropy_model_loss
 
@@ -156,14 +157,11 @@ class Trainer:
                 src_cfg = CodecConfig.from_dict(ck["config"].get("codec", ck["config"]))
             except ValueError as e:
                 raise SalicodecError(f"init_from {cfg.init_from}: {e}") from None
-            grown = ("e1_blocks", "e2_blocks", "width", "width2")
-            if any(getattr(src_cfg, k) < getattr(cfg.codec, k) for k in grown):
+            if any(getattr(src_cfg, k) < getattr(cfg.codec, k) for k in GROWABLE):
                 # A deeper or wider model started from a trained one: new residual blocks begin as
                 # identities and new channels disconnected (models/grow.py), so step 0 codes
                 # exactly as init_from does.
-                from ..models.grow import grow_state_dict
-
-                bigger = CodecConfig.from_dict({**src_cfg.to_dict(), **{k: getattr(cfg.codec, k) for k in grown}})
+                bigger = CodecConfig.from_dict({**src_cfg.to_dict(), **{k: getattr(cfg.codec, k) for k in GROWABLE}})
                 try:
                     source = grow_state_dict(source, src_cfg, bigger, seed=cfg.seed)
                 except ValueError as e:
