@@ -167,8 +167,9 @@ class Trainer:
                 except ValueError as e:
                     raise SalicodecError(f"init_from {cfg.init_from}: {e}") from None
                 self.log(f"init_from: grown from {src_cfg.e1_blocks} / {src_cfg.e2_blocks} to "
-                         f"{bigger.e1_blocks} / {bigger.e2_blocks} residual blocks (E1/D1, E2/D2), new ones "
-                         f"identities; widths {src_cfg.width} / {src_cfg.width2} to {bigger.width} / {bigger.width2}")
+                         f"{bigger.e1_blocks} / {bigger.e2_blocks} residual blocks (E1/D1, E2/D2) and from widths "
+                         f"{src_cfg.width} / {src_cfg.width2} to {bigger.width} / {bigger.width2} "
+                         f"(new blocks identities, new channels disconnected)")
             self.init_partial(source)
         self.fresh = not cfg.init_from
         if cfg.decoder_only or cfg.entropy_only:
