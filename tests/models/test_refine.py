@@ -53,15 +53,29 @@ def test_refinement_takes_bf16_where_the_hardware_has_it(kodak_dir, monkeypatch,
     # bf16=None (what compress uses): bf16 autocast only where hardware.bf16_is_fast says so,
     # since emulated it is ~10x slower than float32 (a CPU without AVX-512 / AMX).
     monkeypatch.setattr("salicodec.models.refine.bf16_is_fast", lambda device: fast)
+    entered = []
+    real_autocast = torch.autocast
+
+    def recording_autocast(device_type, dtype=None, **kw):
+        entered.append(dtype)
+        return real_autocast(device_type, dtype=dtype, **kw)
+
+    monkeypatch.setattr(torch, "autocast", recording_autocast)
     model = zoo.load_model(zoo.default_model().name)
-    # (a crop where 10 steps find better latents: where they find none, both return E1's)
     img = np.asarray(Image.open(kodak_dir / "kodim15.png").convert("RGB"))[100:164, 300:396]
     x, s, y, k1 = _inputs(model, img)
-    auto, _ = refine_latents(model, x, y, k1, s, (64, 96), steps=10)
-    explicit, _ = refine_latents(model, x, y, k1, s, (64, 96), steps=10, bf16=fast)
-    other, _ = refine_latents(model, x, y, k1, s, (64, 96), steps=10, bf16=not fast)
-    assert not torch.equal(auto, y) and not torch.equal(other, y)
+    auto, _ = refine_latents(model, x, y, k1, s, (64, 96), steps=20)
+    assert (torch.bfloat16 in entered) == fast  # the precision chosen is the hardware's
+    entered.clear()
+    explicit, _ = refine_latents(model, x, y, k1, s, (64, 96), steps=20, bf16=fast)
+    assert (torch.bfloat16 in entered) == fast
+    entered.clear()
+    other, _ = refine_latents(model, x, y, k1, s, (64, 96), steps=20, bf16=not fast)
+    assert (torch.bfloat16 in entered) == (not fast)
     assert torch.equal(auto, explicit)
+    # (a crop where 20 steps find better latents in either precision, checked for the shipped
+    # default: where none are found both return E1's, and the paths could not be told apart)
+    assert not torch.equal(auto, y) and not torch.equal(other, y)
     assert not torch.equal(auto, other)  # the two precisions do take different paths
 
 
