@@ -364,6 +364,18 @@ def test_init_from_a_shallower_model_deepens_it_exactly(image_dir, tmp_path):
     assert float(new_conv2.detach().abs().sum()) > 0.0
 
 
+def test_the_growth_log_names_only_what_grew():
+    from salicodec.models.codec import CodecConfig
+    from salicodec.training.loop import _growth_summary
+
+    deeper = CodecConfig(**{**TINY.to_dict(), "e1_blocks": TINY.e1_blocks + 2})
+    wider = CodecConfig(**{**TINY.to_dict(), "width": TINY.width + 8})
+    both = CodecConfig(**{**TINY.to_dict(), "e1_blocks": TINY.e1_blocks + 2, "width": TINY.width + 8})
+    assert "residual blocks" in _growth_summary(TINY, deeper) and "widths" not in _growth_summary(TINY, deeper)
+    assert "widths" in _growth_summary(TINY, wider) and "residual blocks" not in _growth_summary(TINY, wider)
+    assert _growth_summary(TINY, both).count(" and from widths") == 1
+
+
 def test_grow_widens_and_deepens_exactly():
     """Wider E1/D1 and E2/D2 plus more blocks: a trained model (every weight non-zero, the
     attention's output projection included) codes the same, and the new channels train."""
