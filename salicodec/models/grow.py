@@ -35,6 +35,25 @@ WIDTHS = ("width", "width2")  # feature widths of E1/D1 and E2/D2
 GROWABLE = DEPTHS + WIDTHS
 
 
+def growth_summary(source_cfg: CodecConfig, target_cfg: CodecConfig) -> str:
+    """What growing source_cfg into target_cfg adds, naming only the parts that grow (a depth-only
+    growth has no new channels, a width-only one no new blocks); for the trainer's log."""
+    def grown(fields):
+        return [getattr(source_cfg, f) for f in fields] != [getattr(target_cfg, f) for f in fields]
+
+    def pair(cfg, fields):
+        return " / ".join(str(getattr(cfg, f)) for f in fields)
+
+    parts = []
+    if grown(DEPTHS):
+        parts.append(f"from {pair(source_cfg, DEPTHS)} to {pair(target_cfg, DEPTHS)} residual blocks "
+                     "(E1/D1, E2/D2; the new blocks start as identities)")
+    if grown(WIDTHS):
+        parts.append(f"from widths {pair(source_cfg, WIDTHS)} to {pair(target_cfg, WIDTHS)} "
+                     "(the new channels start disconnected)")
+    return " and ".join(parts)
+
+
 def _check_growth(source_cfg: CodecConfig, target_cfg: CodecConfig, fields: tuple[str, ...],
                   how: str) -> None:
     """Refuse a target that differs from the source outside `fields` or is smaller in one of them."""

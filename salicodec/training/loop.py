@@ -22,22 +22,9 @@ import torch.nn.functional as F
 from ..errors import SalicodecError
 from ..imageio import shared_dir
 from ..models.codec import STAGE1_FACTOR, CodecConfig, SaliCodec
-from ..models.grow import GROWABLE, grow_state_dict
+from ..models.grow import GROWABLE, grow_state_dict, growth_summary
 from .data import CropSampler, check_no_evaluation_images, list_images
 from .losses import LossConfig, codec_loss, entropy_model_loss
-
-
-def _growth_summary(before: CodecConfig, after: CodecConfig) -> str:
-    """What a grown init_from changed, naming only the parts that grew (a depth-only growth has
-    no new channels, a width-only one no new blocks)."""
-    parts = []
-    if (before.e1_blocks, before.e2_blocks) != (after.e1_blocks, after.e2_blocks):
-        parts.append(f"from {before.e1_blocks} / {before.e2_blocks} to {after.e1_blocks} / {after.e2_blocks} "
-                     "residual blocks (E1/D1, E2/D2; the new blocks start as identities)")
-    if (before.width, before.width2) != (after.width, after.width2):
-        parts.append(f"from widths {before.width} / {before.width2} to {after.width} / {after.width2} "
-                     "(the new channels start disconnected)")
-    return " and ".join(parts)
 
 
 @dataclass
@@ -179,7 +166,7 @@ class Trainer:
                     source = grow_state_dict(source, src_cfg, bigger, seed=cfg.seed)
                 except ValueError as e:
                     raise SalicodecError(f"init_from {cfg.init_from}: {e}") from None
-                self.log("init_from: grown " + _growth_summary(src_cfg, bigger))
+                self.log("init_from: grown " + growth_summary(src_cfg, bigger))
             self.init_partial(source)
         self.fresh = not cfg.init_from
         if cfg.decoder_only or cfg.entropy_only:

@@ -366,7 +366,7 @@ def test_init_from_a_shallower_model_deepens_it_exactly(image_dir, tmp_path):
 
 def test_the_growth_log_names_only_what_grew():
     from salicodec.models.codec import CodecConfig
-    from salicodec.training.loop import _growth_summary
+    from salicodec.models.grow import growth_summary as _growth_summary
 
     deeper = CodecConfig(**{**TINY.to_dict(), "e1_blocks": TINY.e1_blocks + 2})
     wider = CodecConfig(**{**TINY.to_dict(), "width": TINY.width + 8})
