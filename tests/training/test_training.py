@@ -366,14 +366,14 @@ def test_init_from_a_shallower_model_deepens_it_exactly(image_dir, tmp_path):
 
 def test_the_growth_log_names_only_what_grew():
     from salicodec.models.codec import CodecConfig
-    from salicodec.models.grow import growth_summary as _growth_summary
+    from salicodec.models.grow import growth_summary
 
     deeper = CodecConfig(**{**TINY.to_dict(), "e1_blocks": TINY.e1_blocks + 2})
     wider = CodecConfig(**{**TINY.to_dict(), "width": TINY.width + 8})
     both = CodecConfig(**{**TINY.to_dict(), "e1_blocks": TINY.e1_blocks + 2, "width": TINY.width + 8})
-    assert "residual blocks" in _growth_summary(TINY, deeper) and "widths" not in _growth_summary(TINY, deeper)
-    assert "widths" in _growth_summary(TINY, wider) and "residual blocks" not in _growth_summary(TINY, wider)
-    assert _growth_summary(TINY, both).count(" and from widths") == 1
+    assert "residual blocks" in growth_summary(TINY, deeper) and "widths" not in growth_summary(TINY, deeper)
+    assert "widths" in growth_summary(TINY, wider) and "residual blocks" not in growth_summary(TINY, wider)
+    assert growth_summary(TINY, both).count(" and from widths") == 1
 
 
 def test_grow_widens_and_deepens_exactly():
