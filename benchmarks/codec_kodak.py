@@ -94,6 +94,16 @@ def from_eval(out_dirs: list[Path], names: list[str]) -> list[dict]:
     return results
 
 
+def write_family_json(path: Path, results: list[dict]) -> None:
+    """PATH holds one entry per current family member (zoo.list_models()), in target order: a member
+    measured in `results` takes that entry, the others keep PATH's; retired members drop out."""
+    old = json.loads(path.read_text()) if path.is_file() else []
+    target = {m.name: m.target_bpp for m in zoo.list_models()}
+    by_model = {e["model"]: e for e in old} | {r["model"]: r for r in results}
+    entries = sorted((e for name, e in by_model.items() if name in target), key=lambda e: target[e["model"]])
+    path.write_text(json.dumps(entries, indent=1, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="*")
@@ -103,6 +113,9 @@ def main() -> None:
     ap.add_argument("--no-lpips", action="store_true")
     ap.add_argument("--json")
     ap.add_argument("--update-registry", action="store_true")
+    ap.add_argument("--family-json", type=Path, metavar="PATH",
+                    help="rewrite PATH (e.g. docs/benchmarks/codec_kodak.json) as the current family's "
+                         "entries: these results, and PATH's own for members not measured here")
     ap.add_argument("--from-eval", type=Path, nargs="+", metavar="OUT_DIR")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -131,6 +144,8 @@ def main() -> None:
                     m["measured"] = {k: round(v, 5) for k, v in r["mean"].items()
                                      if k in ("bpp", "psnr", "ms_ssim", "lpips", "lpips_alex", "encode_s", "decode_s")}
         zoo.REGISTRY.write_text(json.dumps(reg, indent=2) + "\n")
+    if a.family_json:
+        write_family_json(a.family_json, results)
 
 
 if __name__ == "__main__":
