@@ -33,10 +33,16 @@ from ..errors import SalicodecError
 from .loop import TrainConfig, atomic_torch_save
 
 
-def light_checkpoint(last: Path, dest: Path) -> None:
-    """last.pt without the optimiser state: what `salicodec.training.export` needs, fp32."""
+def light_checkpoint(last: Path, dest: Path, half: bool = False) -> None:
+    """last.pt without the optimiser state: what `salicodec.training.export` and `init_from` need.
+
+    fp32, or with `half` the floating tensors in fp16 (half the bytes, for a run's weights kept in
+    git between sessions, checkpoints/README.md): `init_from` and the export cast them back."""
     ck = torch.load(last, map_location="cpu", weights_only=True)
-    atomic_torch_save({"config": ck["config"], "state_dict": ck["state_dict"], "step": ck["step"]}, dest)
+    sd = ck["state_dict"]
+    if half:
+        sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+    atomic_torch_save({"config": ck["config"], "state_dict": sd, "step": ck["step"]}, dest)
 
 
 def launch(config: Path, run: Path, minutes: float, resume: Path | None) -> subprocess.Popen:

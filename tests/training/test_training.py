@@ -89,6 +89,27 @@ def test_unknown_config_key(tmp_path):
         TrainConfig.from_dict({"bogus": 1})
 
 
+def test_a_half_light_checkpoint_starts_a_run_with_the_rounded_weights(image_dir, tmp_path):
+    """checkpoints/ keeps runs as fp16 light checkpoints: no optimiser state, and init_from gives
+    back exactly the fp16-rounded weights in fp32."""
+    from salicodec.training.parallel import light_checkpoint
+
+    torch.set_num_threads(1)
+    src = Trainer(tiny_config(image_dir), tmp_path / "src", device="cpu", log=lambda *_: None)
+    src.run(src.make_sampler(), max_steps=2)
+    light_checkpoint(tmp_path / "src" / "last.pt", tmp_path / "light.pt", half=True)
+    light = torch.load(tmp_path / "light.pt", weights_only=True)
+    assert set(light) == {"config", "state_dict", "step"} and light["step"] == 2
+    assert all(v.dtype == torch.float16 for v in light["state_dict"].values() if v.is_floating_point())
+    d = tiny_config(image_dir).to_dict()
+    d["init_from"] = str(tmp_path / "light.pt")
+    dst = Trainer(TrainConfig.from_dict(d), tmp_path / "dst", device="cpu", log=lambda *_: None)
+    s, t = src.model.state_dict(), dst.model.state_dict()
+    floats = [k for k in s if s[k].is_floating_point()]
+    assert floats and all(t[k].dtype == torch.float32 and torch.equal(t[k], s[k].half().float()) for k in floats)
+    assert any(not torch.equal(s[k], t[k]) for k in floats)  # the rounding did happen
+
+
 def test_init_from_a_different_configuration_copies_what_is_shared(image_dir, tmp_path):
     """The single-level ablation starts from a hierarchical model: E1/D1 are copied, the rest is fresh."""
     torch.set_num_threads(1)
