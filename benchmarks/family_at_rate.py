@@ -13,21 +13,18 @@ another registry file, e.g. the family a session started from:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 from salicodec.evaluation.bdrate import quality_at_rate
-from salicodec.models.zoo import REGISTRY
+from salicodec.models.zoo import REGISTRY, list_models
 
 METRICS = ("psnr", "ms_ssim", "lpips", "lpips_alex")
 
 
 def family(registry: Path) -> list[dict]:
-    """The current family's measured figures (entries not superseded), in order of bpp."""
-    entries = json.loads(registry.read_text())["models"]
-    current = [e["measured"] | {"name": e["name"]} for e in entries
-               if not e.get("superseded_by") and e.get("measured", {}).get("bpp")]
+    """The current family's measured figures (zoo.list_models: entries not superseded), in order of bpp."""
+    current = [m.measured | {"name": m.name} for m in list_models(registry=registry) if m.measured.get("bpp")]
     return sorted(current, key=lambda m: m["bpp"])
 
 

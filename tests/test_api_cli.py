@@ -22,6 +22,21 @@ def default_name() -> str:
     return zoo.default_model().name
 
 
+def test_list_models_reads_another_registry_file(tmp_path):
+    """benchmarks/family_at_rate.py --registry: the family of an earlier registry, superseded
+    entries left out as in the package's."""
+    import json
+
+    entries = [{"name": n, "file": f"{n}.pt", "sha256": "0", "target_bpp": t, "measured": {"bpp": t}} for n, t in
+               (("a", 0.37), ("b", 0.67))]
+    entries[0]["superseded_by"] = "b"
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps({"models": entries, "default": "b"}))
+    assert [m.name for m in zoo.list_models(registry=path)] == ["b"]
+    assert [m.name for m in zoo.list_models(include_superseded=True, registry=path)] == ["a", "b"]
+    assert zoo.list_models(registry=tmp_path / "missing.json") == []
+
+
 def test_registry_files_exist_and_match(default_name):
     import torch
 

@@ -68,11 +68,13 @@ def check_coding(name: str, coding: dict) -> dict:
     return {k: check_mask_weight(f"model {name!r}: coding {k}", v) for k, v in coding.items()}
 
 
-def list_models(include_superseded: bool = False) -> list[ModelInfo]:
-    """The current family (one model per target), or every shipped model."""
-    if not REGISTRY.is_file():
+def list_models(include_superseded: bool = False, registry: Path | None = None) -> list[ModelInfo]:
+    """The current family (one model per target), or every shipped model; of the package's
+    registry, or of another registry file (e.g. an earlier commit's, for benchmarks)."""
+    registry = REGISTRY if registry is None else Path(registry)
+    if not registry.is_file():
         return []
-    entries = json.loads(REGISTRY.read_text())["models"]
+    entries = json.loads(registry.read_text())["models"]
     models = [ModelInfo(e["name"], e["file"], e["sha256"], float(e["target_bpp"]),
                         e.get("measured", {}), e.get("description", ""), e.get("superseded_by", ""), e.get("base", ""),
                         e.get("weights_of", ""), check_coding(e["name"], e.get("coding", {})))
