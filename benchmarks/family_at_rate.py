@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("rate", type=float, help="bits per pixel of the candidate")
     ap.add_argument("--registry", type=Path, default=REGISTRY, help="registry JSON (default: the package's)")
     args = ap.parse_args()
+    if not args.registry.is_file():  # list_models reads regular files only: a pipe such as <(git show …) gives no family
+        raise SystemExit(f"{args.registry}: not a regular file (write `git show REV:salicodec/zoo/registry.json` to one)")
     members = family(args.registry)
     if len(members) < 2 or args.rate <= 0:
         raise SystemExit("need a positive rate and a family of at least two measured members")

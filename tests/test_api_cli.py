@@ -37,6 +37,19 @@ def test_list_models_reads_another_registry_file(tmp_path):
     assert zoo.list_models(registry=tmp_path / "missing.json") == []
 
 
+def test_family_at_rate_refuses_a_registry_that_is_not_a_file(tmp_path):
+    """A pipe such as <(git show …) is not a regular file: list_models gives no family, so the
+    script must say why in one line rather than 'need … two measured members'."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "family_at_rate.py"
+    r = subprocess.run([sys.executable, str(script), "0.5", "--registry", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "not a regular file" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_registry_files_exist_and_match(default_name):
     import torch
 
